@@ -1,0 +1,66 @@
+"""Image folders: `DIR/<class>/*.png|jpg|jpeg|tif`, one sub-folder per class."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from galaxy_edge import CLASS_NAMES
+from galaxy_edge.data import Dataset
+from galaxy_edge.errors import DataError, ImageError
+from galaxy_edge.preprocess import IMAGE_SUFFIXES, load_image
+
+# Other names the same classes go by (Codecademy's file names, Galaxy Zoo's answers).
+ALIASES = {"ring": "ringed", "other": "irregular", "other_irregular": "irregular", "mergers": "merger"}
+
+
+def list_images(folder):
+    """All image files below `folder`, recursively, in a stable order."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def load_image_folder(folder, warn=True):
+    """Load every image under `folder/<class>/`. Unreadable images are skipped, each with a warning.
+
+    Raises:
+        DataError: no class folders, an unknown class folder, or no readable image at all.
+    """
+    folder = Path(folder)
+    subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not subdirs:
+        raise DataError(f"{folder}: no class folders; expected sub-folders named {', '.join(CLASS_NAMES)}")
+    unknown = [d.name for d in subdirs if _class_index(d.name) is None]
+    if unknown:
+        raise DataError(
+            f"{folder}: unknown class folder(s) {', '.join(unknown)}; expected {', '.join(CLASS_NAMES)}"
+        )
+    images, labels, paths, skipped = [], [], [], []
+    for d in subdirs:
+        files = list_images(d)
+        if not files:
+            raise DataError(f"{d}: class folder holds no .png/.jpg/.jpeg/.tif images")
+        for f in files:
+            try:
+                images.append(load_image(f))
+            except ImageError as e:
+                skipped.append((str(f), e.reason))
+                if warn:
+                    print(f"Warning: skipping {e}", file=sys.stderr)
+                continue
+            labels.append(_class_index(d.name))
+            paths.append(str(f))
+    if not images:
+        raise DataError(f"{folder}: none of the images could be read")
+    return Dataset(
+        images=np.stack(images),
+        labels=np.asarray(labels, dtype=np.int64),
+        source=str(folder),
+        paths=paths,
+        skipped=skipped,
+    )
+
+
+def _class_index(name):
+    name = name.lower().lstrip("0123456789_-")
+    name = ALIASES.get(name, name)
+    return CLASS_NAMES.index(name) if name in CLASS_NAMES else None

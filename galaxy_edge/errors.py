@@ -1,0 +1,35 @@
+"""Errors a user can meet and act on. The CLI prints them as `Error: ...` with exit code 1."""
+
+
+class GalaxyEdgeError(Exception):
+    """Base class: a problem with the user's input or environment, not a bug."""
+
+
+class DataError(GalaxyEdgeError):
+    """A data file or folder is missing, malformed or inconsistent."""
+
+
+class ImageError(DataError):
+    """One image file cannot be read as an image.
+
+    Args:
+        path: the file.
+        reason: what is wrong with it, in words a user understands.
+    """
+
+    def __init__(self, path, reason):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class ModelError(GalaxyEdgeError):
+    """A model file or its metadata is missing, malformed or does not fit."""
+
+
+class RuntimeMissingError(GalaxyEdgeError):
+    """No LiteRT interpreter (ai-edge-litert or tflite-runtime) is installed."""
+
+
+class TrainingExtraMissingError(GalaxyEdgeError):
+    """A command needs the `[train]` extra (TensorFlow, scikit-learn, matplotlib)."""
