@@ -29,7 +29,3 @@ class ModelError(GalaxyEdgeError):
 
 class RuntimeMissingError(GalaxyEdgeError):
     """No LiteRT interpreter (ai-edge-litert or tflite-runtime) is installed."""
-
-
-class TrainingExtraMissingError(GalaxyEdgeError):
-    """A command needs the `[train]` extra (TensorFlow, scikit-learn, matplotlib)."""

@@ -1,0 +1,3 @@
+from galaxy_edge.cli import main
+
+main()

@@ -1,0 +1,178 @@
+"""The `galaxy-edge` command line: click and the standard library only at import time.
+
+Each command imports its backend inside the callback, so `galaxy-edge --help` and the device
+commands start fast and never import TensorFlow.
+"""
+
+import sys
+from pathlib import Path
+
+import click
+
+from galaxy_edge import __version__
+from galaxy_edge.errors import GalaxyEdgeError
+
+RUNS_DIR = Path("runs")
+
+
+class Group(click.Group):
+    """Turns the library's errors into `Error: ...` and exit code 1, without a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except GalaxyEdgeError as e:
+            raise click.ClickException(str(e)) from None
+        except ModuleNotFoundError as e:
+            if e.name and e.name.split(".")[0] in ("tensorflow", "keras", "sklearn", "matplotlib"):
+                raise click.ClickException(
+                    f"this command needs the training extra ({e.name} is not installed): "
+                    "pip install 'galaxy-edge[train]'"
+                ) from None
+            raise
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="galaxy-edge")
+def cli():
+    """Classify galaxies as normal, ringed, merger or irregular, from training to the telescope.
+
+    \b
+    Train and export (needs the [train] extra, with TensorFlow):
+      galaxy-edge train                 train on the embedded synthetic sky
+      galaxy-edge export --int8         quantize the latest run and prove it agrees
+    Run on the device (no TensorFlow):
+      galaxy-edge classify --model export/model_int8.tflite IMAGES...
+    """
+
+
+def _info(message):
+    click.echo(message, err=True)
+
+
+@cli.command()
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="An .npz file, or a folder for images.")
+@click.option("--count", type=click.IntRange(1), default=400, show_default=True, help="Number of galaxies.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same images.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "npz", "png", "jpg"]),
+    default="auto",
+    show_default=True,
+    help="auto: .npz when --out ends in .npz, else PNG files in DIR/<class>/.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+def synth(out, count, seed, fmt, overwrite):
+    """Draw synthetic galaxies (the embedded default training data) to an .npz or image folder."""
+    from galaxy_edge.data.synth_io import write_synthetic
+
+    path = write_synthetic(out, count, seed, fmt, overwrite, log=_info)
+    _info(f"Wrote {count} synthetic galaxies to {path}")
+
+
+@cli.command()
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    help="Labelled .npz (Codecademy format) or DIR/<class>/ images. Default: the embedded synthetic sky.",
+)
+@click.option("--arch", type=click.Choice(["edge", "seed"]), default="edge", show_default=True, help="Model.")
+@click.option("--epochs", type=click.IntRange(1), help="Default: 12 (edge), 8 (seed).")
+@click.option("--batch-size", type=click.IntRange(1), help="Default: 32 (edge), 5 (seed).")
+@click.option("--seed", type=int, default=222, show_default=True, help="Split, weights and augmentation.")
+@click.option("--synth-count", type=click.IntRange(8), default=6000, show_default=True, help="Synthetic images.")
+@click.option("--augment/--no-augment", default=None, help="Default: on (edge), off (seed).")
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), help="Default: 1e-3 (1e-4 with --init).")
+@click.option("--init", type=click.Path(path_type=Path), help="Fine-tune the model of this run folder.")
+@click.option("--out", type=click.Path(path_type=Path), help="Run folder. Default: runs/<time>-<arch>.")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_rate, init, out, overwrite):
+    """Train a galaxy classifier and write a run folder.
+
+    The folder holds the Keras model, its metadata, history, validation metrics
+    (metrics.json), training curves and confusion matrix (PNG), and the images
+    `export` calibrates and checks parity on.
+    """
+    import time
+
+    from galaxy_edge.train.loop import TrainOptions
+    from galaxy_edge.train.loop import train as run_training
+
+    options = TrainOptions(
+        data=str(data) if data else None,
+        arch=arch,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        synth_count=synth_count,
+        augment=augment,
+        learning_rate=learning_rate,
+        init=str(init) if init else None,
+    )
+    out = out or RUNS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{arch}"
+    run, report = run_training(options, out, overwrite=overwrite, log=_info)
+    _info(f"Run written to {run}/ (metrics.json, training_curves.png, model.keras)")
+    _info(f"Next: galaxy-edge export {run} --int8")
+
+
+@cli.command()
+@click.argument("run", required=False, type=click.Path(path_type=Path))
+@click.option("--int8", "int8", is_flag=True, help="Full-integer int8 (weights, activations, input, output).")
+@click.option("--float16", "float16", is_flag=True, help="float16 weights.")
+@click.option("--dynamic", is_flag=True, help="Dynamic-range: int8 weights, float activations.")
+@click.option("--float32", "float32", is_flag=True, help="Plain float32 (the default when no variant is named).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("export"), show_default=True)
+@click.option("--calibration-samples", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--calibration-data", type=click.Path(path_type=Path), help="An .npz or image folder to calibrate on.")
+@click.option("--validation-data", type=click.Path(path_type=Path), help="Labelled data for the parity check.")
+@click.option(
+    "--min-agreement",
+    type=click.FloatRange(0, 1),
+    default=0.98,
+    show_default=True,
+    help="Fail when an exported model's top-1 agrees with Keras on fewer images than this.",
+)
+def export(run, int8, float16, dynamic, float32, out, calibration_samples, calibration_data, validation_data, min_agreement):
+    """Convert a trained run to TFLite and prove the result agrees with the Keras model.
+
+    RUN is a run folder or its model.keras; default: the latest folder under runs/.
+    Each variant is written as export/model_<variant>.tflite with its metadata beside it
+    (model_<variant>.json), plus parity_report.json and parity_report.txt.
+    """
+    from galaxy_edge.export import ExportOptions, export_run, latest_run
+
+    variants = [v for v, on in (("int8", int8), ("float16", float16), ("dynamic", dynamic), ("float32", float32)) if on]
+    options = ExportOptions(
+        variants=variants or ["float32"],
+        calibration_samples=calibration_samples,
+        calibration_data=calibration_data,
+        validation_data=validation_data,
+        min_agreement=min_agreement,
+    )
+    run = run or latest_run(RUNS_DIR)
+    export_run(run, out, options, log=_info)
+
+
+@cli.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--run", type=click.Path(path_type=Path), help="Run folder. Default: the latest under runs/.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("feature_maps.png"), show_default=True)
+@click.option("--max-maps", type=click.IntRange(1), default=8, show_default=True, help="Feature maps per layer.")
+def visualize(images, run, out, max_maps):
+    """Draw each convolutional layer's feature maps for the given images, as one PNG grid."""
+    from galaxy_edge.export import latest_run
+    from galaxy_edge.train.visualize import feature_maps_png
+    from galaxy_edge import atomic
+
+    run = run or latest_run(RUNS_DIR)
+    atomic.write_bytes(out, feature_maps_png(run, images, max_maps))
+    _info(f"Wrote feature maps of {len(images)} image(s) to {out}")
+
+
+def main():
+    cli(prog_name="galaxy-edge")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The device path: LiteRT interpreter, classifier, benchmark and watch mode. Never imports TensorFlow."""

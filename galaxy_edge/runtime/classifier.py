@@ -1,0 +1,89 @@
+"""Run a galaxy-edge `.tflite` model on preprocessed images with the LiteRT interpreter."""
+
+from pathlib import Path
+
+import numpy as np
+
+from galaxy_edge.errors import ModelError
+from galaxy_edge.metadata import read_sidecar
+from galaxy_edge.runtime.interpreter import interpreter_class
+
+
+class Classifier:
+    """A loaded model, ready to classify (size, size, 3) uint8 RGB images.
+
+    Args:
+        model_path: a `.tflite` file with its `.json` metadata beside it.
+        num_threads: interpreter threads; 1 suits one image at a time on a small device.
+
+    Raises:
+        ModelError: the file is missing or not a TFLite model, its metadata is missing,
+            or the two disagree (input shape, class count).
+        RuntimeMissingError: no LiteRT interpreter is installed.
+    """
+
+    def __init__(self, model_path, num_threads=1):
+        self.model_path = Path(model_path)
+        if not self.model_path.is_file():
+            raise ModelError(f"{model_path}: no such model file")
+        self.metadata = read_sidecar(self.model_path)
+        self.class_names = list(self.metadata["class_names"])
+        Interpreter, self.runtime_name, self.runtime_version = interpreter_class()
+        try:
+            self.interpreter = Interpreter(model_path=str(self.model_path), num_threads=num_threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ModelError(f"{model_path}: not a loadable TFLite model ({e})") from None
+        self.num_threads = num_threads
+        inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelError(f"{model_path}: expected one input and one output tensor")
+        self._in, self._out = inputs[0], outputs[0]
+        size = self.metadata["input"]["height"]
+        if tuple(self._in["shape"]) != (1, size, size, 3):
+            raise ModelError(f"{model_path}: input shape {tuple(self._in['shape'])} is not (1, {size}, {size}, 3)")
+        if tuple(self._out["shape"]) != (1, len(self.class_names)):
+            raise ModelError(
+                f"{model_path}: output shape {tuple(self._out['shape'])} does not match "
+                f"{len(self.class_names)} classes in its metadata"
+            )
+        self.input_size = size
+        self.input_dtype = np.dtype(self._in["dtype"])
+
+    def quantize(self, image):
+        """The model's input tensor for one uint8 image, using the model's own scale and zero point."""
+        x = image[np.newaxis]
+        if self.input_dtype == np.float32:
+            return x.astype(np.float32)
+        scale, zero_point = self._in["quantization"]
+        if scale == 1.0 and zero_point == -128 and self.input_dtype == np.int8:
+            # The usual case (rescaling inside the model): uint8 -> int8 is a shift, no float maths.
+            return (x.astype(np.int16) - 128).astype(np.int8)
+        info = np.iinfo(self.input_dtype)
+        q = np.round(x.astype(np.float32) / scale + zero_point)
+        return np.clip(q, info.min, info.max).astype(self.input_dtype)
+
+    def invoke(self, tensor):
+        """Run the interpreter on a ready input tensor; return the raw output tensor."""
+        self.interpreter.set_tensor(self._in["index"], tensor)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._out["index"])[0]
+
+    def dequantize(self, raw):
+        if raw.dtype == np.float32:
+            return raw
+        scale, zero_point = self._out["quantization"]
+        return (raw.astype(np.float32) - zero_point) * scale
+
+    def probabilities(self, image):
+        """Class probabilities (C,) float32 for one (size, size, 3) uint8 image."""
+        if image.shape != (self.input_size, self.input_size, 3) or image.dtype != np.uint8:
+            raise ModelError(
+                f"image of shape {image.shape} {image.dtype} does not fit the model's "
+                f"({self.input_size}, {self.input_size}, 3) uint8 input"
+            )
+        return self.dequantize(self.invoke(self.quantize(image)))
+
+    def probabilities_batch(self, images):
+        """(N, C) probabilities for (N, size, size, 3) uint8 images, one invoke each."""
+        return np.stack([self.probabilities(im) for im in images]) if len(images) else np.zeros((0, len(self.class_names)))

@@ -1,0 +1,35 @@
+"""Find a LiteRT interpreter: ai-edge-litert first, tflite-runtime on older devices. Never TensorFlow."""
+
+from galaxy_edge.errors import RuntimeMissingError
+
+INSTALL_HINT = "pip install ai-edge-litert  (or, on Python <= 3.11 with numpy < 2: pip install tflite-runtime)"
+
+
+def interpreter_class():
+    """Return (Interpreter class, runtime name, runtime version).
+
+    Raises:
+        RuntimeMissingError: neither ai-edge-litert nor tflite-runtime is installed.
+    """
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter, "ai-edge-litert", _version("ai-edge-litert")
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter
+
+        return Interpreter, "tflite-runtime", _version("tflite-runtime")
+    except ImportError:
+        pass
+    raise RuntimeMissingError(f"no LiteRT interpreter is installed; install one with: {INSTALL_HINT}")
+
+
+def _version(dist):
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,1 @@
+"""Training and export: the `[train]` extra. Everything under here may import TensorFlow."""

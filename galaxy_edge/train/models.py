@@ -1,0 +1,76 @@
+"""The Keras models: the seed CNN, kept as a baseline, and the default edge CNN.
+
+Both take raw uint8 pixels (as float) and rescale to [0, 1] inside the model, so an int8
+export gets an input scale of 1 and zero point -128: the device feeds `pixel - 128`.
+Both have a fixed batch of 1 at export time (see `galaxy_edge.export`), which keeps the
+TFLite graph free of dynamic-shape ops and in a single XNNPACK partition.
+"""
+
+import keras
+from keras import layers
+
+from galaxy_edge import CLASS_NAMES
+from galaxy_edge.preprocess import INPUT_SIZE
+
+ARCHS = ("edge", "seed")
+DEFAULT_ARCH = "edge"
+# (filters, stride) of the edge CNN's 3x3 conv blocks: 128 px in, 4x4 out.
+EDGE_BLOCKS = ((16, 2), (24, 2), (24, 1), (32, 2), (32, 1), (48, 2), (48, 1), (64, 2))
+
+
+def build_model(arch=DEFAULT_ARCH, n_classes=len(CLASS_NAMES), size=INPUT_SIZE, batch_size=None, seed=0):
+    """Build an uncompiled model.
+
+    Args:
+        arch: "edge" (the default) or "seed" (exactly the Codecademy seed CNN).
+        batch_size: None for training; 1 for a clean TFLite graph.
+        seed: seeds the weight initialisers.
+    """
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((size, size, 3), batch_size=batch_size, name="image")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    if arch == "seed":
+        outputs = _seed_body(x, n_classes)
+    elif arch == "edge":
+        outputs = _edge_body(x, n_classes)
+    else:
+        raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHS)}")
+    return keras.Model(inputs, outputs, name=f"galaxy_{arch}")
+
+
+def _seed_body(x, n_classes):
+    # The Codecademy seed, layer for layer: 7,164 parameters.
+    x = layers.Conv2D(8, 3, strides=2, activation="relu")(x)
+    x = layers.MaxPooling2D(pool_size=(2, 2), strides=2)(x)
+    x = layers.Conv2D(8, 3, strides=2, activation="relu")(x)
+    x = layers.MaxPooling2D(pool_size=(2, 2), strides=2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(16, activation="relu")(x)
+    return layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+
+
+def _edge_body(x, n_classes):
+    # Strided 3x3 conv blocks with batch norm (folded into the conv on export), then global
+    # average pooling: no Flatten, so the head sees no fixed position, which suits galaxies
+    # that have no preferred orientation or exact centre.
+    for i, (filters, stride) in enumerate(EDGE_BLOCKS):
+        x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"conv{i + 1}")(x)
+        x = layers.BatchNormalization(name=f"bn{i + 1}")(x)
+        x = layers.ReLU(name=f"relu{i + 1}")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dropout(0.3, name="dropout")(x)
+    return layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+
+
+def count_macs(model):
+    """Multiply-adds of one forward pass through the Conv2D and Dense layers (the rest is noise)."""
+    macs = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            kh, kw = layer.kernel_size
+            _, h, w, c_out = layer.output.shape
+            c_in = layer.input.shape[-1]
+            macs += h * w * c_out * kh * kw * c_in
+        elif isinstance(layer, layers.Dense):
+            macs += layer.input.shape[-1] * layer.units
+    return int(macs)
