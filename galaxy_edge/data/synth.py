@@ -1,0 +1,558 @@
+"""The embedded synthetic galaxy sky: labelled survey-like cutouts drawn with numpy alone.
+
+The default `galaxy-edge train` learns only from these images and is judged on real Galaxy Zoo
+cutouts, so the generator aims at the look of real surveys rather than at clean, separable classes:
+
+* the galaxy fills a large part of the frame (tight Galaxy Zoo crops down to smaller DECaLS-like ones);
+* a dark, smooth sky with faint correlated noise, field stars, compact background galaxies;
+* mergers are mostly two smooth galaxies side by side or overlapping, tails are faint or absent;
+* rings come with bars, arms, lenses and partial rings;
+* colour is no class shortcut: every class spans red to blue, and the survey colour balance
+  (warm SDSS gri, greyish DECaLS grz, HST, UKIDSS), PSF, stretch and JPEG artefacts are randomised.
+
+Everything is drawn in linear flux per RGB channel, blurred by the PSF with one FFT pass, put
+through an asinh stretch, then given sky, noise and compression artefacts in display units.
+"""
+
+from functools import lru_cache
+from math import comb
+
+import numpy as np
+
+from galaxy_edge import CLASS_NAMES
+
+N_CLASSES = len(CLASS_NAMES)
+NORMAL, RINGED, MERGER, IRREGULAR = range(N_CLASSES)
+
+# Stellar-population colours in linear RGB flux: old/red to young/blue. A component's colour is a
+# point between them, so every class can take any colour and colour alone says little.
+_RED = np.array([1.0, 0.72, 0.45], dtype=np.float32)
+_BLUE = np.array([0.62, 0.8, 1.0], dtype=np.float32)
+
+# Survey looks: probability, channel gains (R, G, B), colour saturation range, PSF FWHM range in
+# pixels of a 128-px frame, sky level range (0-255), galaxy size regime and field density.
+_SURVEYS = {
+    "sdss": dict(p=0.45, gains=(1.12, 1.0, 0.78), sat=(0.9, 1.4), fwhm=(3.0, 9.0), sky=(2, 14),
+                 tight=0.8, stars=(0, 4), chroma=(0.2, 0.6)),
+    "decals": dict(p=0.33, gains=(1.0, 0.98, 0.95), sat=(0.35, 0.8), fwhm=(1.3, 3.0), sky=(10, 22),
+                   tight=0.25, stars=(3, 25), chroma=(0.1, 0.35)),
+    "hst": dict(p=0.11, gains=(1.0, 0.95, 1.05), sat=(0.6, 1.3), fwhm=(1.0, 2.5), sky=(0, 12),
+                tight=0.5, stars=(0, 8), chroma=(0.4, 1.0)),
+    "ukidss": dict(p=0.11, gains=(1.2, 0.95, 0.8), sat=(0.3, 0.9), fwhm=(2.0, 5.0), sky=(4, 18),
+                   tight=0.5, stars=(2, 12), chroma=(0.3, 0.8)),
+}
+_SURVEY_NAMES = tuple(_SURVEYS)
+_SURVEY_P = np.array([_SURVEYS[k]["p"] for k in _SURVEY_NAMES])
+
+
+def generate(count, seed=0, size=128, classes=None, progress=None):
+    """Draw a balanced, labelled set of synthetic galaxy images.
+
+    Labels cycle through the classes and are then shuffled with the seed. Image i is drawn from
+    its own child of `np.random.SeedSequence(seed)`, so it depends only on (seed, i, its label).
+
+    Args:
+        count: number of images.
+        seed: integer seed; the same (count, seed, size, classes) gives identical bytes.
+        size: side of the square images in pixels.
+        classes: optional sequence of class indices to draw (default: all of `CLASS_NAMES`).
+        progress: optional callable(n_done), called about every 100 images and at the end.
+
+    Returns:
+        (images, labels): (count, size, size, 3) uint8 RGB and (count,) int64.
+    """
+    classes = np.arange(N_CLASSES) if classes is None else np.asarray(classes, dtype=np.int64)
+    if classes.size == 0 or classes.min() < 0 or classes.max() >= N_CLASSES:
+        raise ValueError(f"classes must be indices in 0..{N_CLASSES - 1}, got {classes.tolist()}")
+    root = np.random.SeedSequence(seed)
+    labels = np.resize(classes, count).astype(np.int64)
+    np.random.default_rng(root).shuffle(labels)
+    images = np.empty((count, size, size, 3), dtype=np.uint8)
+    for i, child in enumerate(root.spawn(count)):
+        images[i] = render(int(labels[i]), np.random.default_rng(child), size)
+        if progress is not None and ((i + 1) % 100 == 0 or i + 1 == count):
+            progress(i + 1)
+    return images, labels
+
+
+def render(label, rng, size=128):
+    """Draw one survey-like cutout of a galaxy of class `label`.
+
+    Args:
+        label: class index into `CLASS_NAMES`.
+        rng: a `np.random.Generator`; all randomness comes from it.
+        size: side of the square image in pixels.
+
+    Returns:
+        (size, size, 3) uint8 RGB image.
+    """
+    survey = _SURVEYS[_SURVEY_NAMES[rng.choice(len(_SURVEY_NAMES), p=_SURVEY_P)]]
+    scene = _Scene(size, rng)
+    # Galaxy size in pixels: Galaxy Zoo crops are framed on the galaxy, tighter for SDSS.
+    tight = rng.random() < survey["tight"]
+    scale = size * (rng.uniform(0.09, 0.2) if tight else rng.uniform(0.045, 0.1))
+    centre = rng.normal(0.0, 0.03 * size, 2)
+    _CLASS_PAINTERS[label](scene, rng, centre, scale)
+    _add_field(scene, rng, survey, scale)
+    return _observe(scene, rng, survey)
+
+
+class _Scene:
+    """Linear-flux layers of one image, each blurred differently before the PSF.
+
+    Attributes:
+        smooth: (H, W, 3) analytic light profiles and point sources (stars).
+        knots: (H, W, 3) delta functions for star-forming knots, blurred to knot size.
+        compact: (H, W, 3) delta functions for small background galaxies.
+    """
+
+    def __init__(self, size, rng):
+        self.size = size
+        self.x, self.y = _grid(size)
+        self.smooth = np.zeros((size, size, 3), dtype=np.float32)
+        self.knots = np.zeros_like(self.smooth)
+        self.compact = np.zeros_like(self.smooth)
+        self.knot_sigma = rng.uniform(0.6, 1.6) * size / 128
+        self.peak = 0.0  # surface brightness scale of the brightest galaxy, for the stretch
+
+    def add(self, profile, colour):
+        """Add a (H, W) profile of the given linear RGB colour to the smooth layer."""
+        self.smooth += profile[..., None] * colour
+
+    def splat(self, layer, xs, ys, fluxes, colours):
+        """Add point sources at pixel offsets (xs, ys) from the frame centre to `layer`."""
+        half = self.size / 2
+        ix = np.round(np.asarray(xs) + half - 0.5).astype(int)
+        iy = np.round(np.asarray(ys) + half - 0.5).astype(int)
+        ok = (ix >= 0) & (ix < self.size) & (iy >= 0) & (iy < self.size)
+        np.add.at(layer, (iy[ok], ix[ok]), (np.asarray(fluxes)[:, None] * colours)[ok])
+
+
+@lru_cache(maxsize=8)
+def _grid(size):
+    """Pixel-centre coordinates relative to the frame centre, (H, W) float32 each."""
+    c = np.arange(size, dtype=np.float32) - (size - 1) / 2
+    y, x = np.meshgrid(c, c, indexing="ij")
+    x.flags.writeable = y.flags.writeable = False
+    return x, y
+
+
+def _colour(t):
+    """Linear RGB colour of a stellar population, t=0 old/red to t=1 young/blue."""
+    t = float(np.clip(t, 0.0, 1.0))
+    return (1 - t) * _RED + t * _BLUE
+
+
+def _colours(ts):
+    """Vectorised `_colour` for an array of t, shape (N, 3)."""
+    ts = np.clip(np.asarray(ts, dtype=np.float32), 0.0, 1.0)[:, None]
+    return (1 - ts) * _RED + ts * _BLUE
+
+
+def _sersic_b(n):
+    """The Sersic b_n making re the half-light radius (Ciotti & Bertin 1999 expansion)."""
+    return 2 * n - 1 / 3 + 0.009876 / n
+
+
+def _sersic(r, re, n):
+    """Sersic surface brightness, 1 at the effective radius `re`."""
+    return np.exp(-_sersic_b(n) * (np.power(r / re, 1 / n) - 1))
+
+
+class _Frame:
+    """A galaxy's own coordinates: major axis u, deprojected minor axis v, plane radius and angle.
+
+    Args:
+        scene: the scene whose pixel grid is used.
+        cx, cy: centre offset from the frame centre in pixels.
+        pa: position angle of the major axis in radians.
+        q: axis ratio b/a (inclination).
+    """
+
+    def __init__(self, scene, cx, cy, pa, q):
+        dx, dy = scene.x - np.float32(cx), scene.y - np.float32(cy)
+        c, s = np.float32(np.cos(pa)), np.float32(np.sin(pa))
+        self.cx, self.cy, self.pa, self.q = cx, cy, pa, q
+        self.u = dx * c + dy * s
+        self.v_sky = -dx * s + dy * c
+        self.v = self.v_sky / np.float32(q)
+        # A quarter-pixel softening keeps the Sersic cusp finite at the centre pixel.
+        self.r = np.sqrt(self.u * self.u + self.v * self.v + np.float32(0.25))
+        self._theta = None
+
+    @property
+    def theta(self):
+        """Azimuth in the galaxy plane, computed on first use (arctan2 is not cheap)."""
+        if self._theta is None:
+            self._theta = np.arctan2(self.v, self.u)
+        return self._theta
+
+    def to_sky(self, u, v):
+        """Map galaxy-plane points (u, v) to pixel offsets from the frame centre."""
+        v = np.asarray(v) * self.q
+        c, s = np.cos(self.pa), np.sin(self.pa)
+        return self.cx + u * c - v * s, self.cy + u * s + v * c
+
+
+# --- galaxy components -------------------------------------------------------------------------
+
+
+def _bulge(scene, f, rng, re, amp, t, n=None):
+    """Add a Sersic bulge (rounder than the disk) of colour t."""
+    n = rng.uniform(2.0, 4.5) if n is None else n
+    q_b = min(1.0, f.q + rng.uniform(0.1, 0.5))
+    r = np.sqrt(f.u * f.u + (f.v_sky / np.float32(q_b)) ** 2 + np.float32(0.25))
+    scene.add(amp * _sersic(r, re, n), _colour(t))
+
+
+def _disk_profile(f, h):
+    """Exponential disk in the galaxy plane with scale length h, 1 at the centre."""
+    return np.exp(-f.r / np.float32(h))
+
+
+def _spiral(f, rng, h, m=None, pitch=None, sharp=None):
+    """Logarithmic spiral arm pattern in [0, 1], fading in over the inner disk."""
+    m = rng.choice([1, 2, 2, 2, 3, 4]) if m is None else m
+    pitch = np.radians(rng.uniform(10, 30) if pitch is None else pitch)
+    sharp = rng.uniform(1.5, 5) if sharp is None else sharp
+    phase = m * (f.theta - np.log(f.r / np.float32(h)) / np.float32(np.tan(pitch))) + rng.uniform(0, 6.3)
+    arms = ((1 + np.cos(phase)) * 0.5) ** np.float32(sharp)
+    return arms * (1 - np.exp(-(f.r / np.float32(0.6 * h)) ** 2))
+
+
+def _ring_profile(f, radius, width, complete):
+    """Gaussian ring at plane radius `radius`; `complete` < 1 fades one side (partial rings)."""
+    ring = np.exp(-0.5 * ((f.r - np.float32(radius)) / np.float32(width)) ** 2)
+    if complete < 1:
+        ring = ring * (complete + (1 - complete) * 0.5 * (1 + np.cos(f.theta - np.float32(2.0))))
+    return ring
+
+
+def _bar(scene, f, rng, length, amp, t):
+    """Add a bar (flat, elongated Sersic) in the galaxy plane of half-length `length`."""
+    beta = rng.uniform(0, np.pi)
+    c, s = np.float32(np.cos(beta)), np.float32(np.sin(beta))
+    ub, vb = f.u * c + f.v * s, (-f.u * s + f.v * c) / np.float32(rng.uniform(0.2, 0.4))
+    r = np.sqrt(ub * ub + vb * vb + np.float32(0.25))
+    scene.add(amp * _sersic(r, 0.55 * length, rng.uniform(0.4, 0.8)), _colour(t))
+
+
+def _knots(scene, f, rng, n, radius, flux, t_mean, ring=None):
+    """Scatter star-forming knots in the galaxy plane, in a disk or along a ring of given radius."""
+    if n <= 0:
+        return
+    if ring is None:
+        rr = radius * np.sqrt(rng.random(n)) * rng.uniform(0.8, 1.2, n)
+    else:
+        rr = ring * rng.normal(1.0, 0.06, n)
+    phi = rng.uniform(0, 2 * np.pi, n)
+    xs, ys = f.to_sky(rr * np.cos(phi), rr * np.sin(phi))
+    fluxes = flux * rng.lognormal(0, 0.6, n)
+    scene.splat(scene.knots, xs, ys, fluxes, _colours(t_mean + rng.normal(0, 0.1, n)))
+
+
+def _dust_lane(scene, f, rng, scale, layer_before):
+    """Dim the light added since `layer_before` along the major axis (edge-on dust lane)."""
+    width = f.q * scale * rng.uniform(0.15, 0.4) + 0.3
+    tau = rng.uniform(0.5, 2.0)
+    lane = np.exp(-0.5 * ((f.v_sky - np.float32(rng.normal(0, 0.7))) / np.float32(width)) ** 2)
+    # Blue light is absorbed more than red, so lanes look reddish-dark.
+    atten = np.exp(-tau * lane[..., None] * np.array([0.7, 0.85, 1.0], dtype=np.float32))
+    added = scene.smooth - layer_before
+    scene.smooth -= added * (1 - atten)
+
+
+def _galaxy(scene, rng, cx, cy, scale, kind, amp=1.0, t_shift=0.0, q=None, pa=None):
+    """Paint one galaxy of a given kind; returns its frame.
+
+    Args:
+        scene: where to paint.
+        rng: random generator.
+        cx, cy: centre offset from the frame centre in pixels.
+        scale: disk scale length in pixels (sets the galaxy size).
+        kind: "elliptical", "lenticular", "disk", "spiral", "edgeon" or "clumpy".
+        amp: overall surface brightness.
+        t_shift: shift of all colours toward blue (+) or red (-).
+        q, pa: axis ratio and position angle; drawn when None.
+    """
+    pa = rng.uniform(0, np.pi) if pa is None else pa
+    if q is None:
+        q = {"elliptical": rng.uniform(0.45, 1.0), "edgeon": rng.uniform(0.1, 0.25)}.get(
+            kind, rng.uniform(0.3, 1.0))
+    f = _Frame(scene, cx, cy, pa, q)
+    t_bulge = rng.beta(1.5, 4.0) + t_shift
+    t_disk = t_bulge + rng.uniform(0.1, 0.5)
+    scene.peak = max(scene.peak, amp)
+    if kind == "elliptical":
+        _bulge(scene, f, rng, scale * rng.uniform(1.0, 2.0), amp * 0.15, t_bulge, n=rng.uniform(2.5, 5.0))
+        return f
+    before = scene.smooth.copy() if kind == "edgeon" else None
+    disk = _disk_profile(f, scale)
+    if kind == "spiral":
+        disk = disk * (1 - rng.uniform(0.4, 0.8) + rng.uniform(0.8, 1.6) * _spiral(f, rng, scale))
+        _knots(scene, f, rng, rng.integers(0, 25), 2.5 * scale, amp * scale * 0.15, t_disk + 0.2)
+    elif kind == "disk":
+        # Faint arms only: Galaxy Zoo "normal" galaxies look smooth.
+        disk = disk * (1 + rng.uniform(0, 0.25) * _spiral(f, rng, scale))
+    scene.add(amp * rng.uniform(0.5, 1.0) * disk, _colour(t_disk))
+    b_re = scale * rng.uniform(0.2, 0.6)
+    _bulge(scene, f, rng, b_re, amp * rng.uniform(0.05, 0.5), t_bulge)
+    if kind == "edgeon" and rng.random() < 0.75:
+        _dust_lane(scene, f, rng, scale, before)
+    return f
+
+
+# --- classes -----------------------------------------------------------------------------------
+
+
+def _paint_normal(scene, rng, centre, scale):
+    """Smooth ellipticals, lenticulars and plain disks (rarely with faint arms)."""
+    kind = rng.choice(["elliptical", "lenticular", "disk"], p=[0.45, 0.35, 0.2])
+    _galaxy(scene, rng, *centre, scale, kind, t_shift=rng.normal(0, 0.15))
+
+
+def _paint_ringed(scene, rng, centre, scale):
+    """A disk galaxy with inner and/or outer rings, often barred, with arms or a lens."""
+    t_shift = rng.normal(0, 0.15)
+    f = _galaxy(scene, rng, *centre, scale * rng.uniform(0.7, 1.1), "lenticular",
+                amp=rng.uniform(0.5, 1.0), t_shift=t_shift, q=rng.uniform(0.45, 1.0))
+    t_ring = rng.beta(2, 2.5) + t_shift
+    r_in = scale * rng.uniform(0.8, 1.6)
+    barred = rng.random() < 0.6
+    if barred:
+        _bar(scene, f, rng, r_in, rng.uniform(0.1, 0.4), t_ring - 0.2)
+    style = rng.choice(["inner", "outer", "both", "arms"], p=[0.3, 0.25, 0.25, 0.2])
+    width = scale * rng.uniform(0.12, 0.35)
+    complete = rng.uniform(0.35, 1.0) if rng.random() < 0.5 else 1.0
+    ring_amp = rng.uniform(0.15, 0.6)
+    if style in ("inner", "both", "arms"):
+        scene.add(ring_amp * _ring_profile(f, r_in, width, complete), _colour(t_ring))
+    r_out = r_in * rng.uniform(1.7, 2.6)
+    if style in ("outer", "both"):
+        scene.add(ring_amp * rng.uniform(0.4, 0.9) * _ring_profile(f, r_out, width * 1.5, complete),
+                  _colour(t_ring + 0.1))
+    if style == "arms":
+        # Arms leaving the ring (or bar ends) and winding outward: the commonest real ringed look.
+        arms = _spiral(f, rng, r_in, m=2, pitch=rng.uniform(8, 20)) * (f.r > r_in)
+        scene.add(ring_amp * 0.7 * arms * np.exp(-(f.r - r_in) / np.float32(r_in)), _colour(t_ring + 0.1))
+    if rng.random() < 0.5:
+        _knots(scene, f, rng, rng.integers(5, 30), 0, ring_amp * scale * 0.3, t_ring + 0.2,
+               ring=r_in if style != "outer" else r_out)
+
+
+def _paint_merger(scene, rng, centre, scale):
+    """Two or three galaxies overlapping or side by side, sometimes with faint tails or a bridge."""
+    n_gal = 2 if rng.random() < 0.85 else 3
+    t_shift = rng.normal(0, 0.15)
+    sep = scale * rng.uniform(0.8, 3.5)
+    angle = rng.uniform(0, 2 * np.pi)
+    offsets = [np.zeros(2), sep * np.array([np.cos(angle), np.sin(angle)])]
+    if n_gal == 3:
+        a3 = angle + rng.uniform(1.2, 5.0)
+        offsets.append(sep * rng.uniform(0.8, 1.3) * np.array([np.cos(a3), np.sin(a3)]))
+    offsets = np.array(offsets)
+    offsets -= offsets.mean(0) * rng.uniform(0.6, 1.0)  # frame on the system, not the primary
+    frames = []
+    for k, off in enumerate(offsets):
+        kind = rng.choice(["elliptical", "lenticular", "disk", "spiral"], p=[0.35, 0.35, 0.2, 0.1])
+        s = scale * (1.0 if k == 0 else rng.uniform(0.5, 1.0))
+        amp = 1.0 if k == 0 else rng.uniform(0.4, 1.0)
+        frames.append(_galaxy(scene, rng, *(centre + off), s, kind, amp=amp,
+                              t_shift=t_shift + rng.normal(0, 0.1)))
+    if rng.random() < 0.5:
+        _tidal_tails(scene, rng, frames[0], scale, t_shift)
+    if rng.random() < 0.3:
+        _bridge(scene, rng, frames[0], frames[1], scale, t_shift)
+    if rng.random() < 0.4:
+        # A shared, lopsided outer envelope: the tell-tale of interacting pairs in blurry images.
+        f = _Frame(scene, *(centre + offsets[:2].mean(0)), angle, rng.uniform(0.4, 0.8))
+        scene.add(rng.uniform(0.03, 0.12) * _disk_profile(f, sep * 0.8 + scale), _colour(0.3 + t_shift))
+
+
+def _tidal_tails(scene, rng, f, scale, t_shift):
+    """Add one or two faint, curved tidal tails leaving galaxy frame f."""
+    g = _Frame(scene, f.cx, f.cy, rng.uniform(0, np.pi), rng.uniform(0.5, 1.0))
+    m = rng.choice([1, 2])
+    tails = _spiral(g, rng, scale, m=m, pitch=rng.uniform(15, 35), sharp=rng.uniform(4, 10))
+    envelope = np.exp(-g.r / np.float32(scale * rng.uniform(1.5, 3.0))) * (1 - np.exp(-(g.r / scale) ** 2))
+    scene.add(rng.uniform(0.05, 0.35) * tails * envelope, _colour(rng.uniform(0.2, 0.7) + t_shift))
+
+
+def _bridge(scene, rng, f1, f2, scale, t_shift):
+    """Add a faint bridge of light along the segment joining two galaxies."""
+    ax, ay, bx, by = f1.cx, f1.cy, f2.cx, f2.cy
+    dx, dy = bx - ax, by - ay
+    t = np.clip(((scene.x - ax) * dx + (scene.y - ay) * dy) / (dx * dx + dy * dy + 1e-6), 0, 1)
+    d2 = (scene.x - ax - t * dx) ** 2 + (scene.y - ay - t * dy) ** 2
+    width = scale * rng.uniform(0.2, 0.5)
+    scene.add(rng.uniform(0.05, 0.2) * np.exp(-0.5 * d2 / np.float32(width * width)), _colour(0.4 + t_shift))
+
+
+def _paint_irregular(scene, rng, centre, scale):
+    """Clumpy, asymmetric star-forming bodies, edge-on disks and odd shapes, of any colour."""
+    style = rng.choice(["clumpy", "edgeon", "lopsided"], p=[0.45, 0.3, 0.25])
+    t_shift = rng.normal(0.1, 0.2)
+    if style == "edgeon":
+        _galaxy(scene, rng, *centre, scale * rng.uniform(0.9, 1.4), "edgeon", t_shift=t_shift)
+        return
+    # A few overlapping low-concentration blobs make an asymmetric body with no dominant nucleus.
+    n_blob = rng.integers(2, 5)
+    q, pa = rng.uniform(0.3, 1.0), rng.uniform(0, np.pi)
+    main = _Frame(scene, *centre, pa, q)
+    scene.peak = max(scene.peak, 1.0)
+    for _ in range(n_blob):
+        off = rng.normal(0, 0.8 * scale, 2)
+        f = _Frame(scene, *(centre + off), pa + rng.normal(0, 0.5), q * rng.uniform(0.6, 1.2))
+        prof = _sersic(f.r, scale * rng.uniform(0.6, 1.4), rng.uniform(0.5, 1.2))
+        scene.add(rng.uniform(0.2, 0.6) * prof, _colour(rng.beta(2, 2) + t_shift))
+    n_knots = rng.integers(8, 40) if style == "clumpy" else rng.integers(0, 12)
+    _knots(scene, main, rng, n_knots, 2.0 * scale, scale * rng.uniform(0.2, 0.8),
+           rng.beta(3, 2) + t_shift)
+
+
+_CLASS_PAINTERS = (_paint_normal, _paint_ringed, _paint_merger, _paint_irregular)
+
+
+# --- field and observation ---------------------------------------------------------------------
+
+
+def _add_field(scene, rng, survey, scale):
+    """Field stars (a few bright ones) and small background galaxies, away from nothing in particular."""
+    size = scene.size
+    n_stars = rng.integers(*survey["stars"]) if survey["stars"][1] > 0 else 0
+    if n_stars:
+        xs, ys = rng.uniform(-size / 2, size / 2, (2, n_stars))
+        # Star counts rise steeply to faint fluxes; a power law gives a few bright ones.
+        fluxes = scene.peak * scale * scale * 0.02 * rng.pareto(1.2, n_stars)
+        scene.splat(scene.smooth, xs, ys, fluxes, _colours(rng.beta(2, 2, n_stars)))
+    n_bg = rng.integers(0, 2 * survey["stars"][1] + 2)
+    if n_bg:
+        xs, ys = rng.uniform(-size / 2, size / 2, (2, n_bg))
+        fluxes = scene.peak * scale * scale * 0.01 * rng.pareto(1.5, n_bg)
+        scene.splat(scene.compact, xs, ys, fluxes, _colours(rng.beta(1.5, 2, n_bg)))
+
+
+def _gauss_otf(size, sigma):
+    """Fourier transfer function (rfft2 layout) of a Gaussian of width sigma pixels."""
+    fy = np.fft.fftfreq(size).astype(np.float32)[:, None]
+    fx = np.fft.rfftfreq(size).astype(np.float32)[None, :]
+    return np.exp(-2 * np.pi**2 * sigma**2 * (fx * fx + fy * fy))[..., None]
+
+
+def _blur(scene, rng, survey):
+    """Apply the PSF (Gaussian core plus a broad halo, Moffat-like) to all layers with one FFT pass."""
+    s = scene.size / 128
+    sigma = rng.uniform(*survey["fwhm"]) * s / 2.355
+    psf = _gauss_otf(scene.size, sigma)
+    halo = rng.uniform(0.05, 0.2)
+    psf = (1 - halo) * psf + halo * _gauss_otf(scene.size, sigma * rng.uniform(2.5, 4.0))
+    spec = np.fft.rfft2(scene.smooth, axes=(0, 1))
+    spec += np.fft.rfft2(scene.knots, axes=(0, 1)) * _gauss_otf(scene.size, scene.knot_sigma)
+    spec += np.fft.rfft2(scene.compact, axes=(0, 1)) * _gauss_otf(scene.size, rng.uniform(0.7, 2.0) * s)
+    return np.fft.irfft2(spec * psf, s=(scene.size, scene.size), axes=(0, 1)).astype(np.float32)
+
+
+def _smooth_noise(rng, shape, passes):
+    """Unit-variance Gaussian noise correlated by `passes` rounds of a [1, 2, 1] binomial filter."""
+    n = rng.standard_normal(shape, dtype=np.float32)
+    for _ in range(passes):
+        n = np.pad(n, ((1, 1), (1, 1)) + ((0, 0),) * (n.ndim - 2), mode="reflect")
+        n = 0.25 * n[:-2] + 0.5 * n[1:-1] + 0.25 * n[2:]
+        n = 0.25 * n[:, :-2] + 0.5 * n[:, 1:-1] + 0.25 * n[:, 2:]
+    # Variance of a binomial filter of order 2k per axis is C(4k, 2k) / 16^k.
+    per_axis = comb(4 * passes, 2 * passes) / 16**passes
+    return n / np.float32(per_axis)
+
+
+def _observe(scene, rng, survey):
+    """Turn the scene's linear flux into a displayed 8-bit survey image."""
+    img = _blur(scene, rng, survey)
+    img *= np.array(survey["gains"], dtype=np.float32) * rng.normal(1.0, 0.06, 3).astype(np.float32)
+    lum = img.mean(axis=2)
+    # Stretch: asinh with a random softening; the galaxy core lands near the top of the range.
+    flat = lum.ravel()
+    norm = max(float(np.partition(flat, flat.size - 1 - flat.size // 300)[flat.size - 1 - flat.size // 300]), 1e-6)
+    norm *= rng.uniform(0.6, 1.4)
+    q = rng.uniform(3.0, 25.0)
+    stretched = np.arcsinh(q * np.maximum(lum, 0) / norm) / np.float32(np.arcsinh(q))
+    out = img * (stretched / np.maximum(lum, 1e-9 * norm))[..., None]
+    out = _saturate(out, rng.uniform(*survey["sat"]))
+    out = np.clip(out, 0, None) * np.float32(rng.uniform(200, 270))
+    out = _add_sky(out, rng, survey)
+    if rng.random() < 0.5:
+        out = _jpeg_like(out, rng.uniform(35, 92))
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def _saturate(img, factor):
+    """Scale colour saturation about the per-pixel grey level (factor < 1 is greyer)."""
+    grey = img.mean(axis=2, keepdims=True)
+    return grey + (img - grey) * np.float32(factor)
+
+
+def _add_sky(img, rng, survey):
+    """Add the sky pedestal and its faint, spatially correlated noise (mostly grey, a little chroma)."""
+    size = img.shape[0]
+    sky = rng.uniform(*survey["sky"]) + rng.normal(0, 1.0, 3)
+    sigma = rng.uniform(1.5, 4.5)
+    passes = int(rng.integers(0, 3)) + (size > 160)
+    grey = _smooth_noise(rng, (size, size), passes)[..., None]
+    chroma = _smooth_noise(rng, (size, size, 3), passes)
+    c = rng.uniform(*survey["chroma"])
+    noise = (grey + c * chroma) / np.float32(np.sqrt(1 + c * c))
+    return img + np.float32(sigma) * noise + sky.astype(np.float32)
+
+
+# JPEG's standard luminance and chrominance quantisation tables (ITU T.81, Annex K).
+_Q_LUMA = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=np.float32).reshape(8, 8)
+_Q_CHROMA = np.full((8, 8), 99, dtype=np.float32)
+_Q_CHROMA[:4, :4] = np.array([17, 18, 24, 47, 18, 21, 26, 66, 24, 26, 56, 99, 47, 66, 99, 99]).reshape(4, 4)
+
+
+@lru_cache(maxsize=1)
+def _dct_matrix():
+    """Orthonormal 8-point DCT-II matrix."""
+    k, n = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
+    d = np.sqrt(2 / 8) * np.cos(np.pi * (2 * n + 1) * k / 16)
+    d[0] /= np.sqrt(2)
+    return d.astype(np.float32)
+
+
+def _block_quantise(plane, table):
+    """Quantise the 8x8 block DCT of a (H, W) plane (H, W multiples of 8) with `table`."""
+    h, w = plane.shape
+    d = _dct_matrix()
+    blocks = plane.reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3)
+    coef = d @ blocks @ d.T
+    coef = np.round(coef / table) * table
+    return (d.T @ coef @ d).transpose(0, 2, 1, 3).reshape(h, w)
+
+
+def _jpeg_like(img, quality):
+    """Imitate JPEG compression in numpy: YCbCr, 4:2:0 chroma, quantised 8x8 DCT blocks.
+
+    Done in numpy rather than with an image library so bytes do not depend on the libjpeg build.
+    """
+    size = img.shape[0]
+    pad = (-size) % 16
+    x = np.pad(np.clip(img, 0, 255), ((0, pad), (0, pad), (0, 0)), mode="edge")
+    scale = 5000 / quality if quality < 50 else 200 - 2 * quality
+    q_l = np.clip(np.floor((_Q_LUMA * scale + 50) / 100), 1, 255)
+    q_c = np.clip(np.floor((_Q_CHROMA * scale + 50) / 100), 1, 255)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = -0.168736 * r - 0.331264 * g + 0.5 * b
+    cr = 0.5 * r - 0.418688 * g - 0.081312 * b
+    y = _block_quantise(y - 128, q_l) + 128
+    h = x.shape[0] // 2
+    chroma = []
+    for c in (cb, cr):
+        small = c.reshape(h, 2, h, 2).mean(axis=(1, 3))
+        small = _block_quantise(np.pad(small, ((0, (-h) % 8), (0, (-h) % 8)), mode="edge"), q_c)[:h, :h]
+        chroma.append(np.repeat(np.repeat(small, 2, axis=0), 2, axis=1))
+    cb, cr = chroma
+    out = np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], axis=-1)
+    return out[:size, :size].astype(np.float32)
