@@ -14,6 +14,8 @@ def write_bytes(path, data):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); artifacts are meant to be shared and copied.
+        os.chmod(tmp, 0o644)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

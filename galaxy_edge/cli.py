@@ -4,6 +4,7 @@ Each command imports its backend inside the callback, so `galaxy-edge --help` an
 commands start fast and never import TensorFlow.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -44,6 +45,11 @@ def cli():
     Run on the device (no TensorFlow):
       galaxy-edge classify --model export/model_int8.tflite IMAGES...
     """
+
+
+def _quiet_tensorflow():
+    # TensorFlow's C++ start-up chatter (CPU features, oneDNN) drowns the progress lines.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _info(message):
@@ -94,6 +100,7 @@ def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_r
     (metrics.json), training curves and confusion matrix (PNG), and the images
     `export` calibrates and checks parity on.
     """
+    _quiet_tensorflow()
     import time
 
     from galaxy_edge.train.loop import TrainOptions
@@ -140,6 +147,7 @@ def export(run, int8, float16, dynamic, float32, out, calibration_samples, calib
     Each variant is written as export/model_<variant>.tflite with its metadata beside it
     (model_<variant>.json), plus parity_report.json and parity_report.txt.
     """
+    _quiet_tensorflow()
     from galaxy_edge.export import ExportOptions, export_run, latest_run
 
     variants = [v for v, on in (("int8", int8), ("float16", float16), ("dynamic", dynamic), ("float32", float32)) if on]
@@ -161,6 +169,7 @@ def export(run, int8, float16, dynamic, float32, out, calibration_samples, calib
 @click.option("--max-maps", type=click.IntRange(1), default=8, show_default=True, help="Feature maps per layer.")
 def visualize(images, run, out, max_maps):
     """Draw each convolutional layer's feature maps for the given images, as one PNG grid."""
+    _quiet_tensorflow()
     from galaxy_edge.export import latest_run
     from galaxy_edge.train.visualize import feature_maps_png
     from galaxy_edge import atomic
@@ -168,6 +177,12 @@ def visualize(images, run, out, max_maps):
     run = run or latest_run(RUNS_DIR)
     atomic.write_bytes(out, feature_maps_png(run, images, max_maps))
     _info(f"Wrote feature maps of {len(images)} image(s) to {out}")
+
+
+from galaxy_edge.device_cli import benchmark, classify, evaluate, watch  # noqa: E402
+
+for _command in (classify, evaluate, benchmark, watch):
+    cli.add_command(_command)
 
 
 def main():

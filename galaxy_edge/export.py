@@ -1,0 +1,333 @@
+"""`galaxy-edge export`: convert a run to TFLite, then prove each file agrees with the Keras model.
+
+A pipeline in three steps (the `[train]` extra):
+1. convert: rebuild the model with a fixed batch of 1 (a clean graph: no dynamic-shape ops,
+   one XNNPACK partition) and convert it; int8 is calibrated on images that went through
+   `galaxy_edge.preprocess`, like training and the runtime;
+2. validate: run every exported file through `galaxy_edge.runtime.Classifier`, the code the
+   device runs, on the validation split, beside the Keras model;
+3. report: parity_report.json and .txt next to the models, then the next command to run.
+Nothing lands in `--out` unless conversion and the check ran to the end.
+"""
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from galaxy_edge import CLASS_NAMES, atomic
+from galaxy_edge.data import class_counts, load_dataset
+from galaxy_edge.errors import DataError, GalaxyEdgeError, ModelError
+from galaxy_edge.metadata import sha256_file
+from galaxy_edge.metrics import classification_report
+
+VARIANTS = ("int8", "float16", "dynamic", "float32")
+MIN_CALIBRATION = 50
+# Ops a fixed-batch conversion must not contain: they split XNNPACK or fail at run time.
+DYNAMIC_OPS = {"SHAPE", "STRIDED_SLICE", "PACK", "VAR_HANDLE", "READ_VARIABLE", "FlexDelegate"}
+
+
+@dataclass
+class ExportOptions:
+    """What `galaxy-edge export` can be told.
+
+    Attributes:
+        variants: any of "int8", "float16", "dynamic", "float32".
+        calibration_samples: images of the representative dataset for int8.
+        calibration_data: an .npz or image folder to calibrate on instead of the run's training sample.
+        validation_data: labelled data for the parity check instead of the run's validation split.
+        min_agreement: the lowest top-1 agreement with Keras that passes.
+    """
+
+    variants: list = field(default_factory=lambda: ["float32"])
+    calibration_samples: int = 200
+    calibration_data: Path = None
+    validation_data: Path = None
+    min_agreement: float = 0.98
+
+
+def latest_run(runs_dir):
+    """The most recently written run folder under `runs_dir`.
+
+    Raises:
+        GalaxyEdgeError: there is none.
+    """
+    runs = [p.parent for p in Path(runs_dir).glob("*/model.keras")]
+    if not runs:
+        raise GalaxyEdgeError(f"no training run under {runs_dir}/; run `galaxy-edge train` first, or name a run folder")
+    return max(runs, key=lambda p: (p / "model.keras").stat().st_mtime)
+
+
+def export_run(run, out, options, log=print):
+    """Convert, validate and report. Returns the parity report (a dict).
+
+    Raises:
+        ModelError: RUN is not a usable galaxy-edge model.
+        DataError: calibration or validation data is unusable.
+        GalaxyEdgeError: a variant agrees with Keras on fewer images than `min_agreement`
+            (raised after everything has been written, so the report can be read).
+    """
+    from galaxy_edge.train.loop import load_run_model
+
+    run = Path(run)
+    if run.suffix == ".tflite":
+        raise ModelError(f"{run}: already a TFLite model; export takes a training run folder or its model.keras")
+    model, meta = load_run_model(run)
+    run_dir = run.parent if run.suffix == ".keras" else run
+    size = _check_model(model, meta, run)
+
+    validation = _load_validation(options.validation_data or run_dir / "validation.npz", size)
+    calibration = None
+    if "int8" in options.variants:
+        calibration = _load_calibration(options, run_dir, size, log)
+
+    log(f"Keras model {run_dir}: predicting {len(validation)} validation images ...")
+    keras_probs = model.predict(validation.images, verbose=0)
+    keras_report = classification_report(validation.labels, keras_probs, CLASS_NAMES)
+    fixed = _fixed_batch_copy(model, meta, size)
+    source_sha = sha256_file(run_dir / "model.keras")
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=out, prefix=".export-", suffix=".tmp"))
+    try:
+        results = {}
+        for variant in _ordered(options.variants):
+            log(f"Converting to {variant} ...")
+            started = time.monotonic()
+            tflite = convert(fixed, variant, calibration.images if variant == "int8" else None)
+            seconds = time.monotonic() - started
+            path = stage / f"model_{variant}.tflite"
+            path.write_bytes(tflite)
+            sidecar = _sidecar(meta, variant, source_sha, calibration if variant == "int8" else None)
+            atomic.write_json(path.with_suffix(".json"), sidecar)
+            results[variant] = _validate(path, validation, keras_probs, seconds, log)
+            atomic.write_json(path.with_suffix(".json"), {**sidecar, **_sidecar_quantization(results[variant])})
+        report = _report(run_dir, source_sha, keras_report, results, options, calibration, validation)
+        atomic.write_json(stage / "parity_report.json", report)
+        atomic.write_text(stage / "parity_report.txt", format_report(report))
+        for f in sorted(stage.iterdir()):
+            os.replace(f, out / f.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+    log(format_report(report))
+    for variant in results:
+        log(f"Wrote {out / f'model_{variant}.tflite'} (+ model_{variant}.json)")
+    log(f"Report: {out / 'parity_report.txt'} and parity_report.json")
+    failed = [v for v, r in results.items() if r["agreement"] < options.min_agreement]
+    if failed:
+        worst = min(results[v]["agreement"] for v in failed)
+        raise GalaxyEdgeError(
+            f"{', '.join(failed)} agrees with the Keras model on {worst:.1%} of validation images, "
+            f"below --min-agreement {options.min_agreement:.0%}; see {out / 'parity_report.txt'}"
+        )
+    first = next(iter(results))
+    log(f"Next: galaxy-edge classify --model {out / f'model_{first}.tflite'} IMAGES...")
+    return report
+
+
+def convert(fixed_model, variant, calibration_images=None):
+    """Convert a fixed-batch Keras model to TFLite bytes.
+
+    Args:
+        fixed_model: a model with batch size 1.
+        variant: "int8" (full integer: int8 weights, activations, input and output),
+            "float16", "dynamic" (int8 weights, float activations) or "float32".
+        calibration_images: (N, H, W, 3) uint8, preprocessed; required for "int8".
+    """
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(fixed_model)
+    if variant == "int8":
+
+        def representative():
+            # Raw 0-255 pixels, as in training: the model rescales itself, so the input
+            # quantization comes out as scale 1, zero point -128.
+            for image in calibration_images:
+                yield [image[np.newaxis].astype(np.float32)]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    elif variant == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif variant != "float32":
+        raise ValueError(f"unknown variant {variant!r}")
+    # The converter prints the SavedModel signature to stdout: noise for a user.
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        return converter.convert()
+
+
+def format_report(report):
+    """The parity report as a table a person can read."""
+    k = report["keras"]
+    lines = [
+        f"Parity of exported models against Keras on {k['n']} validation images ({report['validation_data']})",
+        "",
+        f"{'model':<10}{'size':>10}{'x f32':>7}{'agree':>8}{'accuracy':>10}{'AUC':>7}{'max |dp|':>10}  XNNPACK partitions, ops",
+        f"{'keras':<10}{'':>10}{'':>7}{'':>8}{_pct(k['accuracy']):>10}{_num(k['auc']):>7}{'':>10}",
+    ]
+    for variant, r in report["variants"].items():
+        ratio = r.get("size_vs_float32")
+        lines.append(
+            f"{variant:<10}{r['size_bytes'] / 1024:>8.1f}KB{_num(ratio, 2) if ratio else '':>7}"
+            f"{_pct(r['agreement']):>8}{_pct(r['accuracy']):>10}{_num(r['auc']):>7}"
+            f"{r['max_abs_probability_difference']:>10.3f}  {r['xnnpack_partitions']}  {','.join(r['ops'])}"
+        )
+    lines.append("")
+    lines.append(f"Gate: top-1 agreement >= {report['min_agreement']:.0%}: {'PASS' if report['passed'] else 'FAIL'}")
+    return "\n".join(lines)
+
+
+def _check_model(model, meta, run):
+    shape = tuple(model.input_shape)
+    if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3:
+        raise ModelError(f"{run}: model input shape {shape[1:]} is not a square RGB image (H, H, 3)")
+    if shape[1] != meta["input"]["height"]:
+        raise ModelError(f"{run}: model takes {shape[1]}x{shape[2]} images but its metadata says {meta['input']['height']}")
+    n_out = model.output_shape[-1]
+    if n_out != len(meta["class_names"]) or meta["class_names"] != list(CLASS_NAMES):
+        raise ModelError(
+            f"{run}: model has {n_out} outputs and classes {meta['class_names']}; "
+            f"galaxy-edge exports {len(CLASS_NAMES)} classes {list(CLASS_NAMES)}"
+        )
+    return shape[1]
+
+
+def _fixed_batch_copy(model, meta, size):
+    from galaxy_edge.train.models import build_model
+
+    try:
+        fixed = build_model(meta["arch"], n_classes=len(meta["class_names"]), size=size, batch_size=1)
+        fixed.set_weights(model.get_weights())
+    except ValueError as e:
+        raise ModelError(f"model weights do not fit the {meta['arch']!r} architecture ({e})") from None
+    return fixed
+
+
+def _load_validation(path, size):
+    data = load_dataset(path)
+    _check_size(data, path, size, "validation")
+    return data
+
+
+def _load_calibration(options, run_dir, size, log):
+    from galaxy_edge.train.loop import stratified_sample
+
+    path = options.calibration_data or run_dir / "calibration.npz"
+    data = load_dataset(path)
+    _check_size(data, path, size, "calibration")
+    if len(data) > options.calibration_samples:
+        keep = stratified_sample(data.labels, options.calibration_samples, seed=0)
+        data.images, data.labels = data.images[keep], data.labels[keep]
+    counts = class_counts(data.labels, len(CLASS_NAMES))
+    log(f"Calibrating int8 on {len(data)} images from {path} (per class {counts.tolist()})")
+    if len(data) < MIN_CALIBRATION:
+        log(f"Warning: only {len(data)} calibration images; {MIN_CALIBRATION} or more give stable int8 ranges")
+    missing = [CLASS_NAMES[i] for i in np.flatnonzero(counts == 0)]
+    if missing:
+        log(f"Warning: calibration data has no {', '.join(missing)} images; their activations may clip")
+    return data
+
+
+def _check_size(data, path, size, what):
+    if len(data) == 0:
+        raise DataError(f"{path}: {what} data holds no images")
+    if data.images.shape[1:3] != (size, size):
+        raise DataError(f"{path}: {what} images are {data.images.shape[1]}x{data.images.shape[2]}, the model takes {size}x{size}")
+
+
+def _validate(path, validation, keras_probs, seconds, log):
+    from galaxy_edge.runtime.classifier import Classifier
+
+    clf = Classifier(path, num_threads=os.cpu_count() or 1)
+    log(f"  checking {path.name} with {clf.runtime_name} {clf.runtime_version} on {len(validation)} images ...")
+    probs = clf.probabilities_batch(validation.images)
+    rep = classification_report(validation.labels, probs, CLASS_NAMES)
+    # After XNNPACK is applied, each partition it took shows up as one DELEGATE node.
+    op_names = [op["op_name"] for op in clf.interpreter._get_ops_details()]
+    ops = sorted(set(op_names) - {"DELEGATE"})
+    dynamic = sorted(DYNAMIC_OPS.intersection(ops))
+    if dynamic:
+        raise ModelError(f"{path.name}: conversion left dynamic-shape ops {dynamic}; the graph would not run in one XNNPACK partition")
+    details = {t["name"]: str(np.dtype(t["dtype"])) for t in clf.interpreter.get_tensor_details()}
+    inp, out = clf._in, clf._out
+    return {
+        "size_bytes": path.stat().st_size,
+        "sha256": sha256_file(path),
+        "conversion_seconds": round(seconds, 2),
+        "agreement": float((probs.argmax(1) == keras_probs.argmax(1)).mean()),
+        "accuracy": rep["accuracy"],
+        "auc": rep["auc"],
+        "max_abs_probability_difference": float(np.abs(probs - keras_probs).max()),
+        "mean_abs_probability_difference": float(np.abs(probs - keras_probs).mean()),
+        "confusion_matrix": rep["confusion_matrix"],
+        "ops": ops,
+        "xnnpack_partitions": op_names.count("DELEGATE"),
+        "tensor_dtypes": sorted(set(details.values())),
+        "input": {"dtype": str(np.dtype(inp["dtype"])), "scale": float(inp["quantization"][0]), "zero_point": int(inp["quantization"][1])},
+        "output": {"dtype": str(np.dtype(out["dtype"])), "scale": float(out["quantization"][0]), "zero_point": int(out["quantization"][1])},
+        "runtime": f"{clf.runtime_name} {clf.runtime_version}",
+    }
+
+
+def _sidecar(meta, variant, source_sha, calibration):
+    import tensorflow as tf
+
+    side = {k: meta[k] for k in ("format", "format_version", "class_names", "input", "arch")}
+    side["variant"] = variant
+    side["source_model_sha256"] = source_sha
+    side["versions"] = {**meta["versions"], "tensorflow_at_export": tf.__version__}
+    if calibration is not None:
+        side["calibration"] = {
+            "source": calibration.source,
+            "n": len(calibration),
+            "per_class": class_counts(calibration.labels, len(CLASS_NAMES)).tolist(),
+        }
+    return side
+
+
+def _sidecar_quantization(result):
+    # The interpreter reads these from the model itself; they are here for people and for checks.
+    return {"quantization": {"input": result["input"], "output": result["output"]}, "model_sha256": result["sha256"]}
+
+
+def _report(run_dir, source_sha, keras_report, results, options, calibration, validation):
+    f32 = results.get("float32", {}).get("size_bytes")
+    for r in results.values():
+        if f32:
+            r["size_vs_float32"] = round(r["size_bytes"] / f32, 3)
+    return {
+        "run": str(run_dir),
+        "source_model_sha256": source_sha,
+        "validation_data": validation.source,
+        "calibration_data": calibration.source if calibration is not None else None,
+        "min_agreement": options.min_agreement,
+        "passed": all(r["agreement"] >= options.min_agreement for r in results.values()),
+        "keras": keras_report,
+        "variants": results,
+    }
+
+
+def _ordered(variants):
+    # float32 first, so every other variant can be sized against it.
+    return sorted(set(variants), key=lambda v: (v != "float32", VARIANTS.index(v)))
+
+
+def _pct(x):
+    return "n/a" if x is None else f"{x:.1%}"
+
+
+def _num(x, digits=3):
+    return "n/a" if x is None else f"{x:.{digits}f}"
