@@ -1,0 +1,236 @@
+"""The device commands: `classify`, `evaluate`, `benchmark`, `watch`. Click and the standard library only.
+
+Each callback imports its backend from `galaxy_edge.runtime` (numpy, Pillow, LiteRT) when it runs,
+so the CLI starts fast; none of them imports TensorFlow, except `evaluate` on a Keras model.
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+# Exit status of `classify` when at least one image could not be classified. Click itself uses 2
+# for a bad command line and galaxy-edge uses 1 for `Error: ...`, so scripts can tell them apart.
+EXIT_SOME_FAILED = 3
+
+# Show progress on a non-terminal stderr only for batches at least this large.
+PROGRESS_MIN_BATCH = 500
+
+MODEL_OPTION = click.option(
+    "--model",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="A .tflite file with its .json metadata beside it (from `galaxy-edge export`).",
+)
+THREADS_OPTION = click.option(
+    "--num-threads",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Interpreter threads per invoke.",
+)
+
+
+def _info(message):
+    click.echo(message, err=True)
+
+
+def _json_line(obj):
+    return json.dumps(obj, separators=(", ", ": "), allow_nan=False)
+
+
+class _Progress:
+    """`n/N images` on stderr: redrawn in place on a terminal, every ~10% otherwise, silent for small batches."""
+
+    def __init__(self, total, enabled):
+        tty = sys.stderr.isatty()
+        self.total = total
+        self.tty = tty
+        self.enabled = enabled and total > 1 and (tty or total >= PROGRESS_MIN_BATCH)
+        self.done = 0
+        self.failed = 0
+        self.start = time.perf_counter()
+        self._last = 0.0
+        self._step = max(1, total // 10)
+
+    def update(self, failed):
+        self.done += 1
+        self.failed += failed
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if self.tty and (now - self._last > 0.1 or self.done == self.total):
+            self._last = now
+            click.echo(f"\r{self._text(now)}", err=True, nl=False)
+        elif not self.tty and (self.done % self._step == 0 or self.done == self.total):
+            _info(self._text(now))
+
+    def close(self):
+        if self.enabled and self.tty:
+            click.echo("", err=True)
+
+    def _text(self, now):
+        rate = self.done / max(now - self.start, 1e-9)
+        failed = f", {self.failed} failed" if self.failed else ""
+        return f"{self.done}/{self.total} images ({rate:.0f}/s{failed})"
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True)
+@MODEL_OPTION
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
+@click.option("--top-k", type=click.IntRange(1), default=1, show_default=True, help="Classes shown per image.")
+@THREADS_OPTION
+@click.option("--workers", type=click.IntRange(1), help="Decoder threads. Default: one per core.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress on stderr for long batches.")
+def classify(images, model, as_json, top_k, num_threads, workers, progress):
+    """Classify galaxy images with a .tflite model, without TensorFlow.
+
+    IMAGES are PNG, JPEG or TIFF files, folders (searched recursively, hidden files skipped),
+    or - to read paths from stdin, one per line. Results keep the order of the inputs.
+
+    \b
+    --json writes one line per image:
+      {"path": ..., "label": ..., "score": ..., "probabilities": {"normal": ..., ...}, "top_k": [...]}
+    and for an image that cannot be read: {"path": ..., "error": ...}.
+
+    \b
+    Exit status: 0 every image classified; 3 some images could not be read (the others
+    are still classified and printed); 1 an error that stopped the run (bad model, no
+    images); 2 a bad command line.
+    """
+    from galaxy_edge.errors import DataError
+    from galaxy_edge.runtime.batch import classify_items, expand_inputs
+    from galaxy_edge.runtime.classifier import Classifier
+
+    items = expand_inputs(images, stdin=click.get_text_stream("stdin"))
+    if not items:
+        raise DataError(f"no images found in {', '.join(images)} (looked for .png, .jpg, .jpeg, .tif, .tiff)")
+    clf = Classifier(model, num_threads=num_threads)
+    names = clf.class_names
+    top_k = min(top_k, len(names))
+    bar = _Progress(len(items), progress)
+    width = min(max(len(str(p)) for p, _ in items), 60)
+    if not as_json:
+        head = "  ".join(f"top{i + 1:<13}" for i in range(1, top_k))
+        click.echo(f"{'image':<{width}}  {'label':<10} {'score':>6}  {head}".rstrip())
+    try:
+        for result in classify_items(clf, items, workers=workers):
+            rec = result.record(names, top_k)
+            if as_json:
+                click.echo(_json_line(rec))
+            elif result.error is not None:
+                click.echo(f"{result.path:<{width}}  error: {result.error}")
+            else:
+                others = "  ".join(f"{t['label']:<10} {t['score']:5.3f}" for t in rec["top_k"][1:])
+                click.echo(f"{result.path:<{width}}  {rec['label']:<10} {rec['score']:6.3f}  {others}".rstrip())
+            bar.update(result.error is not None)
+    finally:
+        bar.close()
+    if bar.failed:
+        _info(f"{bar.failed} of {bar.total} image(s) could not be classified")
+        sys.exit(EXIT_SOME_FAILED)
+
+
+@click.command()
+@MODEL_OPTION
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Labelled .npz (Codecademy format) or DIR/<class>/ images.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
+@click.option("--confusion-png", type=click.Path(path_type=Path), help="Also draw the confusion matrix to this PNG.")
+@THREADS_OPTION
+def evaluate(model, data, as_json, confusion_png, num_threads):
+    """Accuracy, macro AUC, per-class precision/recall and confusion matrix of a model on labelled data.
+
+    --model is a .tflite file (run with LiteRT, no TensorFlow), or a run folder or its
+    model.keras (needs the [train] extra), to compare the two on the same images.
+    """
+    from galaxy_edge.data import load_dataset
+    from galaxy_edge.runtime.evaluate import evaluate as run_evaluation
+    from galaxy_edge.runtime.evaluate import format_report
+
+    if not model.exists():
+        from galaxy_edge.errors import ModelError
+
+        raise ModelError(f"{model}: no such model file")
+    report = run_evaluation(model, load_dataset(data), num_threads=num_threads)
+    if confusion_png:
+        from galaxy_edge import atomic
+        from galaxy_edge.plots import confusion_matrix_png
+
+        title = f"{model.name} on {Path(report['data']).name}: accuracy {report['accuracy']:.3f}"
+        atomic.write_bytes(confusion_png, confusion_matrix_png(report["confusion_matrix"], report["class_names"], title))
+        report["confusion_png"] = str(confusion_png)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(format_report(report))
+        if confusion_png:
+            _info(f"Wrote the confusion matrix to {confusion_png}")
+
+
+@click.command()
+@MODEL_OPTION
+@click.option("--compare", type=click.Path(path_type=Path), multiple=True, help="Another .tflite to measure alongside.")
+@click.option("--runs", type=click.IntRange(1), default=100, show_default=True, help="Steady-state iterations.")
+@click.option("--warmup", type=click.IntRange(0), default=10, show_default=True, help="Warm-up iterations.")
+@THREADS_OPTION
+@click.option(
+    "--images",
+    type=click.Path(path_type=Path),
+    help="Folder of real images for the per-image path. Default: 8 generated 424x424 PNGs.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
+def benchmark(model, compare, runs, warmup, num_threads, images, as_json):
+    """Measure a model on this machine, like TFLite's benchmark_model, plus the whole per-image path.
+
+    Reports init time, first inference, warm-up average, then mean/std/min/max and
+    p50/p90/p99 of invoke() alone, of decoding and resizing, and of the whole per-image path
+    (decode, preprocess, invoke); peak RSS, model size, threads, runtime and machine.
+    """
+    from galaxy_edge.runtime.bench import format_report, run_benchmarks
+
+    report = run_benchmarks([model, *compare], images, runs=runs, warmup=warmup, num_threads=num_threads)
+    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+
+
+@click.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@MODEL_OPTION
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Results file (JSON Lines), appended to.")
+@click.option("--interval", type=click.FloatRange(0.01), default=1.0, show_default=True, help="Seconds between polls.")
+@click.option("--once", is_flag=True, help="Classify what is in FOLDER now, then exit.")
+@THREADS_OPTION
+@click.option("--quiet", is_flag=True, help="No line per image on stdout.")
+def watch(folder, model, out, interval, once, num_threads, quiet):
+    """Classify every image that lands in FOLDER, exactly once, appending to a JSON Lines file.
+
+    \b
+    Each new PNG/JPEG/TIFF (recursively) is classified once it is completely written: its
+    size and modification time must hold still across two polls; hidden files and names
+    ending in .tmp/.part/.partial are ignored, so a writer can rename when done.
+    Each result is one line in --out, flushed to disk before the next image:
+      {"file": ..., "path": ..., "time": ..., "label": ..., "score": ..., "probabilities": {...}}
+    or, for a file that cannot be read, {"file": ..., "path": ..., "time": ..., "error": ...}.
+    A restart reads --out and skips what is done; a torn last line from a crash is cut off
+    and that image classified again. Ctrl-C or SIGTERM finish the image in hand, then stop.
+    """
+    from galaxy_edge.runtime.classifier import Classifier
+    from galaxy_edge.runtime.watch import Watcher
+
+    clf = Classifier(model, num_threads=num_threads)
+    watcher = Watcher(folder, clf, out, interval=interval, echo=None if quiet else click.echo)
+    if not once:
+        _info(f"Watching {folder} every {interval:g} s; results in {out}. Ctrl-C to stop.")
+    stats = watcher.run(once=once)
+    if stats.repaired_torn_line:
+        _info(f"Warning: {out} ended in a torn line (an interrupted write); it was cut off")
+    if stats.skipped_lines:
+        _info(f"Warning: {out}: ignored {len(stats.skipped_lines)} unreadable line(s): {stats.skipped_lines[:5]}")
+    _info(f"{stats.classified} image(s) classified, {stats.failed} failed; {len(watcher.done)} done in all, in {out}")

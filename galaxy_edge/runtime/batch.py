@@ -1,0 +1,169 @@
+"""Many images through one model: find the files, decode them in threads, classify them in order.
+
+Decoding and resizing cost more than the model itself (see benchmarks/), and Pillow releases the
+GIL while it decodes, so a small thread pool decodes ahead while the main thread runs `invoke()`.
+Results come back in input order, whatever order the decoders finish in.
+"""
+
+import os
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from galaxy_edge.errors import ImageError
+from galaxy_edge.preprocess import IMAGE_SUFFIXES, load_image
+
+# Names a writer uses while a file is still incomplete; never classified.
+PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".download", ".swp")
+
+
+@dataclass
+class Result:
+    """One image's outcome: probabilities, or the reason it could not be classified.
+
+    Attributes:
+        path: the file, as given or found.
+        probabilities: (C,) float32, or None when `error` is set.
+        error: why the file could not be classified, or None.
+    """
+
+    path: str
+    probabilities: np.ndarray = None
+    error: str = None
+
+    def record(self, class_names, top_k=1):
+        """The JSON-ready line for this result: path, label, score, every class's probability."""
+        if self.error is not None:
+            return {"path": self.path, "error": self.error}
+        p = self.probabilities
+        order = np.argsort(-p, kind="stable")
+        return {
+            "path": self.path,
+            "label": class_names[order[0]],
+            "score": round(float(p[order[0]]), 6),
+            "probabilities": {name: round(float(v), 6) for name, v in zip(class_names, p)},
+            "top_k": [{"label": class_names[i], "score": round(float(p[i]), 6)} for i in order[:top_k]],
+        }
+
+
+def is_candidate(path):
+    """True for a file name that may be an image: a known suffix, not hidden, not a partial download."""
+    name = Path(path).name
+    return (
+        not name.startswith(".")
+        and not name.endswith("~")
+        and not name.lower().endswith(PARTIAL_SUFFIXES)
+        and Path(name).suffix.lower() in IMAGE_SUFFIXES
+    )
+
+
+def find_images(folder):
+    """Image files below `folder`, recursively, sorted; hidden files and folders are skipped."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(os.path.join(root, f) for f in sorted(files) if is_candidate(f))
+    return found
+
+
+def expand_inputs(inputs, stdin=None):
+    """Turn command-line arguments into a list of `(path, error)` to classify, in a stable order.
+
+    Args:
+        inputs: file paths, folders (searched recursively for .png/.jpg/.jpeg/.tif/.tiff), or
+            "-" for paths read from `stdin`, one per line.
+        stdin: a text stream, read when an input is "-".
+
+    Returns:
+        A list of (path, error): error is None, or why the argument names nothing to classify.
+        A file named explicitly is always tried, whatever its suffix; the decoder has the last word.
+    """
+    items = []
+    for arg in inputs:
+        arg = str(arg)
+        if arg == "-":
+            if stdin is not None:
+                items.extend(expand_inputs([line.rstrip("\r\n") for line in stdin if line.strip()]))
+            continue
+        if os.path.isdir(arg):
+            items.extend((p, None) for p in find_images(arg))
+        elif os.path.exists(arg):
+            items.append((arg, None))
+        else:
+            items.append((arg, "no such file or folder"))
+    return items
+
+
+def decode(path, size):
+    """Load one image for the model; never raises, so one bad file cannot stop a batch.
+
+    Returns:
+        (image, None) or (None, reason).
+    """
+    try:
+        return load_image(path, size), None
+    except ImageError as e:
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
+            return None, "empty file (0 bytes)"
+        return None, e.reason
+    except MemoryError:
+        return None, "image is too large to decode in the memory available"
+    except Exception as e:  # noqa: BLE001 - a decoder bug on one file must not lose the others
+        return None, f"cannot read image ({type(e).__name__}: {e})"
+
+
+def default_workers():
+    """Decoder threads: one per core the process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def classify_items(classifier, items, workers=None):
+    """Classify `(path, error)` items; yield one Result per item, in input order.
+
+    Args:
+        classifier: a `galaxy_edge.runtime.classifier.Classifier`.
+        items: from `expand_inputs`; items that already carry an error are passed through.
+        workers: decoder threads; default one per core. With 1, or a single image, no thread is started.
+    """
+    workers = default_workers() if workers is None else workers
+    size = classifier.input_size
+    todo = [(path, error) for path, error in items]
+    if workers <= 1 or len(todo) <= 1:
+        for path, error in todo:
+            yield _finish(classifier, path, *((None, error) if error else decode(path, size)))
+        return
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    # A bounded look-ahead: enough to keep every decoder busy, never the whole folder in memory.
+    window = 4 * workers
+    pending = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
+        it = iter(todo)
+        try:
+            for path, error in it:
+                pending.append((path, error, None if error else pool.submit(decode, path, size)))
+                if len(pending) >= window:
+                    yield _finish_pending(classifier, pending.popleft())
+            while pending:
+                yield _finish_pending(classifier, pending.popleft())
+        finally:
+            for *_, future in pending:
+                if future is not None:
+                    future.cancel()
+
+
+def _finish_pending(classifier, entry):
+    path, error, future = entry
+    return _finish(classifier, path, *((None, error) if future is None else future.result()))
+
+
+def _finish(classifier, path, image, error):
+    if error is not None:
+        return Result(path, error=error)
+    return Result(path, probabilities=classifier.probabilities(image))

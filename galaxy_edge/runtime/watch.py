@@ -1,0 +1,239 @@
+"""Telescope-side mode: classify every image that lands in a folder, exactly once, across restarts.
+
+The results file is the only state. It is append-only JSON Lines, flushed and fsynced after
+every image, so a crash loses at most the line being written; on start the watcher reads it to
+learn what is done, and cuts off a torn last line (that image is simply classified again).
+
+A file is taken only once it is complete: hidden files and partial-download names (`.tmp`,
+`.part`, ...) are ignored, and a file's size and modification time must be unchanged across two
+polls. Writers that can, should write to a hidden or `.tmp` name and rename when done.
+"""
+
+import json
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from galaxy_edge.errors import DataError, GalaxyEdgeError
+
+# An empty file may be a writer that has created it and not yet written: give it this long.
+EMPTY_FILE_GRACE_SECONDS = 10.0
+
+
+@dataclass
+class WatchStats:
+    """What one `watch` run did."""
+
+    classified: int = 0
+    failed: int = 0
+    already_done: int = 0
+    repaired_torn_line: bool = False
+    skipped_lines: list = field(default_factory=list)
+
+
+def read_done(results_path):
+    """The set of files (relative to the watched folder) already in the results file.
+
+    A last line without its newline is a write cut short by a crash: it is removed from the file,
+    so the next append starts on a clean line. Other unreadable lines are kept and reported.
+
+    Returns:
+        (done, torn, bad_lines): the keys, whether a torn line was cut off, and the numbers of
+        lines that are not JSON results.
+
+    Raises:
+        DataError: the results file exists but cannot be read or repaired.
+    """
+    path = Path(results_path)
+    done, bad = set(), []
+    if not path.exists():
+        return done, False, bad
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the results file ({e.strerror})") from None
+    torn = bool(data) and not data.endswith(b"\n")
+    if torn:
+        keep = data.rfind(b"\n") + 1
+        try:
+            with open(path, "r+b") as f:
+                f.truncate(keep)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            raise DataError(f"{path}: cannot repair a torn last line ({e.strerror})") from None
+        data = data[:keep]
+    for number, line in enumerate(data.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            done.add(rec["file"])
+        except (ValueError, KeyError, TypeError):
+            bad.append(number)
+    return done, torn, bad
+
+
+class Watcher:
+    """Poll a folder and append one result line per new, complete image.
+
+    Args:
+        folder: the folder the telescope writes into; searched recursively.
+        classifier: a `galaxy_edge.runtime.classifier.Classifier`.
+        results_path: the JSON Lines file to append to.
+        interval: seconds between polls.
+        echo: callable(str) for one human-readable line per image, or None.
+
+    Raises:
+        DataError: the folder is missing, or the results file is unusable or in use by another watcher.
+    """
+
+    def __init__(self, folder, classifier, results_path, interval=1.0, echo=None):
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise DataError(f"{folder}: no such folder")
+        self.classifier = classifier
+        self.results_path = Path(results_path)
+        self.interval = interval
+        self.echo = echo
+        self.stats = WatchStats()
+        self._stop = threading.Event()
+        self._seen = {}  # key -> ((size, mtime_ns), first time this stat was seen)
+        self._failed_stat = set()
+        self._out = None
+
+    def stop(self, *_):
+        """Ask the loop to finish the image in hand and return."""
+        self._stop.set()
+
+    def run(self, once=False):
+        """Watch until stopped (SIGINT/SIGTERM or `stop()`), or, with `once`, until nothing is left to do.
+
+        With `once`, an empty file is taken (and reported as an error) as soon as it is stable.
+
+        Returns:
+            WatchStats.
+        """
+        self._open()
+        previous = _install_signal_handlers(self.stop)
+        try:
+            while not self._stop.is_set():
+                ready, waiting = self._poll(empty_grace=0.0 if once else EMPTY_FILE_GRACE_SECONDS)
+                for key in ready:
+                    if self._stop.is_set():
+                        break
+                    self._classify(key)
+                if once and not ready and not waiting:
+                    break
+                self._stop.wait(self.interval)
+        finally:
+            _restore_signal_handlers(previous)
+            self._close()
+        return self.stats
+
+    def _open(self):
+        self.results_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._out = open(self.results_path, "ab")
+        except OSError as e:
+            raise DataError(f"{self.results_path}: cannot open the results file ({e.strerror})") from None
+        try:
+            import fcntl
+
+            fcntl.flock(self._out.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:
+            pass
+        except OSError:
+            self._out.close()
+            raise DataError(f"{self.results_path}: another `galaxy-edge watch` is writing to this file") from None
+        done, torn, bad = read_done(self.results_path)
+        self.done = done
+        self.stats.repaired_torn_line = torn
+        self.stats.skipped_lines = bad
+
+    def _close(self):
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    def _poll(self, empty_grace):
+        """Files ready to classify now, in arrival order, and whether others are still settling."""
+        from galaxy_edge.runtime.batch import find_images
+
+        now = time.monotonic()
+        ready, waiting, present = [], False, set()
+        for path in find_images(self.folder):
+            key = Path(path).relative_to(self.folder).as_posix()
+            if key in self.done:
+                continue
+            present.add(key)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue  # gone between listing and stat: a rename in progress
+            stat = (st.st_size, st.st_mtime_ns)
+            before = self._seen.get(key)
+            if before is None or before[0] != stat:
+                self._seen[key] = (stat, now)
+                waiting = True
+            elif st.st_size == 0 and now - before[1] < empty_grace:
+                waiting = True
+            else:
+                ready.append((st.st_mtime_ns, key))
+        for key in set(self._seen) - present:
+            del self._seen[key]
+        return [key for _, key in sorted(ready)], waiting
+
+    def _classify(self, key):
+        from galaxy_edge.runtime.batch import decode
+
+        path = self.folder / key
+        image, error = decode(path, self.classifier.input_size)
+        if error is None:
+            try:
+                probs = self.classifier.probabilities(image)
+            except GalaxyEdgeError as e:
+                error = str(e)
+        rec = {"file": key, "path": str(path), "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        if error is None:
+            from galaxy_edge.runtime.batch import Result
+
+            rec.update(Result(str(path), probabilities=probs).record(self.classifier.class_names))
+            self.stats.classified += 1
+            line = f"{key}  {rec['label']} {rec['score']:.3f}"
+        else:
+            rec["error"] = error
+            self.stats.failed += 1
+            line = f"{key}  error: {error}"
+        self._append(rec)
+        self.done.add(key)
+        self._seen.pop(key, None)
+        if self.echo:
+            self.echo(line)
+
+    def _append(self, rec):
+        data = (json.dumps(rec, allow_nan=False) + "\n").encode("utf-8")
+        try:
+            self._out.write(data)
+            self._out.flush()
+            os.fsync(self._out.fileno())
+        except OSError as e:
+            raise DataError(f"{self.results_path}: cannot write results ({e.strerror}); stopping") from None
+
+
+def _install_signal_handlers(handler):
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+    return previous
+
+
+def _restore_signal_handlers(previous):
+    for sig, old in previous.items():
+        signal.signal(sig, old)
