@@ -217,7 +217,7 @@ def _fixed_batch_copy(model, meta, size):
 
 
 def _load_validation(path, size):
-    data = load_dataset(path)
+    data = load_dataset(path, resize=False)
     _check_size(data, path, size, "validation")
     return data
 
@@ -226,7 +226,7 @@ def _load_calibration(options, run_dir, size, log):
     from galaxy_edge.train.loop import stratified_sample
 
     path = options.calibration_data or run_dir / "calibration.npz"
-    data = load_dataset(path)
+    data = load_dataset(path, resize=False)
     _check_size(data, path, size, "calibration")
     if len(data) > options.calibration_samples:
         keep = stratified_sample(data.labels, options.calibration_samples, seed=0)

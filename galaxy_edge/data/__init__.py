@@ -33,8 +33,12 @@ class Dataset:
         return len(self.labels)
 
 
-def load_dataset(path):
+def load_dataset(path, resize=True):
     """Load a labelled `.npz` file or a `DIR/<class>/*.png|jpg` folder.
+
+    Args:
+        resize: bring npz arrays of another size to the model's input size. Image files are
+            always cropped and resized: that is the preprocessing.
 
     Raises:
         DataError: the path is missing or its contents are malformed.
@@ -49,7 +53,7 @@ def load_dataset(path):
     if p.suffix.lower() == ".npz":
         from galaxy_edge.data.npz import load_npz
 
-        return load_npz(p)
+        return load_npz(p, resize=resize)
     raise DataError(f"{path}: expected an .npz file or a folder of class sub-folders")
 
 

@@ -10,7 +10,7 @@ from galaxy_edge.errors import DataError
 from galaxy_edge.preprocess import from_arrays
 
 
-def load_npz(path):
+def load_npz(path, resize=True):
     """Load and validate a labelled `.npz` file. Integer labels (N,) are accepted as well as one-hot.
 
     Raises:
@@ -41,7 +41,7 @@ def load_npz(path):
         raise DataError(f"{path}: {len(data)} images but {len(labels)} labels")
     if len(data) == 0:
         raise DataError(f"{path}: contains no images")
-    return Dataset(images=from_arrays(data), labels=labels, source=str(path))
+    return Dataset(images=from_arrays(data) if resize else data, labels=labels, source=str(path))
 
 
 def save_npz(path, images, labels):

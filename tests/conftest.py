@@ -1,0 +1,46 @@
+"""Shared fixtures: tiny real artifacts, made once per test session.
+
+With TensorFlow installed, a small model is trained on synthetic galaxies and exported for real.
+In the TensorFlow-free device venv, the same models come from GALAXY_EDGE_TEST_MODELS
+(built by `make test-device`); tests that need them skip when neither is available.
+"""
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+HAS_TF = importlib.util.find_spec("tensorflow") is not None
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+needs_tf = pytest.mark.skipif(not HAS_TF, reason="needs the [train] extra (TensorFlow)")
+
+
+@pytest.fixture(scope="session")
+def built_models(tmp_path_factory):
+    """A trained run and its int8 and float32 exports, built with TensorFlow."""
+    if not HAS_TF:
+        pytest.skip("needs TensorFlow to build models")
+    from make_device_models import build
+
+    return build(tmp_path_factory.mktemp("export"), tmp_path_factory.mktemp("work"))
+
+
+@pytest.fixture(scope="session")
+def device_models(request):
+    """{"int8": Path, "float32": Path}: real exported models, each with its .json sidecar."""
+    given = os.environ.get("GALAXY_EDGE_TEST_MODELS")
+    if given:
+        folder = Path(given)
+        return {"int8": folder / "model_int8.tflite", "float32": folder / "model_float32.tflite"}
+    built = request.getfixturevalue("built_models")
+    return {"int8": built["int8"], "float32": built["float32"]}
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """The real galaxy images in ../shared/data, or a clean skip when they are not there."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"{SHARED_DATA} not present")
+    return SHARED_DATA

@@ -1,0 +1,39 @@
+"""Build the tiny real models the device tests run on: `python -m tests.make_device_models DIR`.
+
+The TensorFlow-free test venv cannot make `.tflite` files itself, so `make test-device` builds
+them here first (with TensorFlow) and hands the folder over in GALAXY_EDGE_TEST_MODELS.
+"""
+
+import sys
+from pathlib import Path
+
+
+def build(out, work):
+    """Train a small model on synthetic galaxies in `work` and export int8 and float32 into `out`.
+
+    Returns:
+        {"run": run folder, "int8": Path, "float32": Path, "data": labelled npz}
+    """
+    from galaxy_edge.data.npz import save_npz
+    from galaxy_edge.data.synth import generate
+    from galaxy_edge.export import ExportOptions, export_run
+    from galaxy_edge.train.loop import TrainOptions, train
+
+    work, out = Path(work), Path(out)
+    work.mkdir(parents=True, exist_ok=True)
+    images, labels = generate(96, seed=3)
+    data = work / "synth96.npz"
+    save_npz(data, images, labels)
+    quiet = lambda *a, **k: None  # noqa: E731
+    run, _ = train(TrainOptions(data=str(data), arch="edge", epochs=3, batch_size=16), work / "run", log=quiet)
+    export_run(run, out, ExportOptions(variants=["int8", "float32"], min_agreement=0.0), log=quiet)
+    return {"run": run, "int8": out / "model_int8.tflite", "float32": out / "model_float32.tflite", "data": data}
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else ".test-models")
+    with tempfile.TemporaryDirectory() as tmp:
+        build(target, tmp)
+    print(f"test models in {target}")

@@ -1,0 +1,100 @@
+"""The exporter: real int8 conversion, parity with Keras through the device runtime, the gate, errors."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import needs_tf
+from galaxy_edge.cli import cli
+
+pytestmark = needs_tf
+
+
+def test_int8_tensors_really_are_int8(built_models):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(built_models["int8"]))
+    interpreter.allocate_tensors()
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    assert interpreter.get_output_details()[0]["dtype"] == np.int8
+    assert interpreter.get_input_details()[0]["quantization"] == (1.0, -128)
+    # Weights and activations int8; only the biases are int32.
+    dtypes = {np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
+    assert dtypes == {"int8", "int32"}
+
+
+def test_int8_export_agrees_with_keras_and_reports_it(built_models):
+    folder = built_models["int8"].parent
+    report = json.loads((folder / "parity_report.json").read_text())
+    int8 = report["variants"]["int8"]
+    assert int8["agreement"] >= 0.9
+    assert int8["max_abs_probability_difference"] < 0.2
+    assert int8["xnnpack_partitions"] == 1
+    assert "SHAPE" not in int8["ops"] and "CONV_2D" in int8["ops"]
+    assert int8["size_vs_float32"] <= 0.40
+    assert report["variants"]["float32"]["agreement"] == 1.0
+    side = json.loads((folder / "model_int8.json").read_text())
+    assert side["quantization"]["input"] == {"dtype": "int8", "scale": 1.0, "zero_point": -128}
+    assert side["source_model_sha256"] == report["source_model_sha256"]
+    assert "Gate: top-1 agreement >= 0%: PASS" in (folder / "parity_report.txt").read_text()
+
+
+def test_gate_fails_on_bad_calibration_and_keeps_the_report(built_models, tmp_path):
+    # Calibrating on black frames squeezes every activation range: int8 then disagrees with Keras.
+    black = tmp_path / "black.npz"
+    np.savez(black, data=np.zeros((60, 128, 128, 3), np.uint8), labels=np.arange(60) % 4)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli, ["export", str(built_models["run"]), "--int8", "--calibration-data", str(black), "--out", str(out)]
+    )
+    assert result.exit_code == 1
+    assert "Error: int8 agrees with the Keras model on" in result.output
+    assert "below --min-agreement 98%" in result.output
+    report = json.loads((out / "parity_report.json").read_text())
+    assert report["passed"] is False and report["variants"]["int8"]["agreement"] < 0.98
+
+
+def test_export_of_a_non_model_leaves_out_empty(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").write_text("not a model")
+    (run / "metadata.json").write_text(json.dumps({"class_names": ["a"]}))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["export", str(run), "--int8", "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {run / 'model.keras'}: not a readable Keras model")
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_export_refuses_a_tflite_file(built_models, tmp_path):
+    result = CliRunner().invoke(cli, ["export", str(built_models["int8"]), "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "already a TFLite model; export takes a training run folder" in result.output
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (np.zeros((0, 128, 128, 3), np.uint8), "contains no images"),
+        (np.zeros((4, 64, 64, 3), np.uint8), "calibration images are 64x64, the model takes 128x128"),
+    ],
+)
+def test_bad_calibration_data_is_refused(built_models, tmp_path, data, message):
+    path = tmp_path / "cal.npz"
+    np.savez(path, data=data, labels=np.arange(len(data)) % 4)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli, ["export", str(built_models["run"]), "--int8", "--calibration-data", str(path), "--out", str(out)]
+    )
+    assert result.exit_code == 1
+    assert f"Error: {path}: {message}" in result.output
+    assert not any(out.iterdir()) if out.exists() else True
+
+
+def test_export_with_no_runs_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["export", "--int8"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: no training run under runs/; run `galaxy-edge train` first, or name a run folder"

@@ -1,0 +1,106 @@
+"""The trainer: models, a short real training run, every command's --help, error texts."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import needs_tf
+from galaxy_edge.cli import cli
+
+COMMANDS = ["synth", "train", "export", "visualize", "classify", "evaluate", "benchmark", "watch"]
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_every_command_has_help(command):
+    args = [command, "--help"] if command else ["--help"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "Usage: " in result.output and "--help" in result.output
+
+
+@needs_tf
+def test_seed_model_is_the_codecademy_cnn():
+    from galaxy_edge.train.models import build_model, count_macs
+
+    model = build_model("seed")
+    assert model.count_params() == 7164
+    assert [type(layer).__name__ for layer in model.layers] == [
+        "InputLayer", "Rescaling", "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense",
+    ]
+    assert model.input_shape == (None, 128, 128, 3) and model.output_shape == (None, 4)
+    assert count_macs(model) < 1_100_000
+
+
+@needs_tf
+def test_edge_model_stays_edge_sized():
+    from galaxy_edge.train.models import build_model, count_macs
+
+    model = build_model("edge")
+    assert 20_000 < model.count_params() <= 100_000
+    assert count_macs(model) <= 20_000_000
+
+
+@needs_tf
+def test_short_training_run_writes_every_artifact(built_models):
+    run = built_models["run"]
+    for name in ["model.keras", "metadata.json", "history.json", "metrics.json", "training_curves.png",
+                 "confusion_matrix.png", "validation.npz", "calibration.npz"]:
+        assert (run / name).is_file(), name
+    meta = json.loads((run / "metadata.json").read_text())
+    assert meta["class_names"] == ["normal", "ringed", "merger", "irregular"]
+    assert meta["input"]["height"] == 128 and meta["arch"] == "edge"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["n_val"] == 20 and metrics["n_train"] == 76
+    assert np.array(metrics["confusion_matrix"]).sum() == 20
+    assert set(metrics["per_class"]) == set(meta["class_names"])
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["loss"]) == 3 and "val_auc" in history
+    assert (run / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@needs_tf
+def test_train_refuses_to_overwrite_a_run(built_models):
+    run = built_models["run"]
+    before = (run / "model.keras").stat().st_mtime
+    result = CliRunner().invoke(cli, ["train", "--data", str(built_models["data"]), "--out", str(run), "--epochs", "1"])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: {run}: already exists; choose another --out or pass --overwrite"
+    assert (run / "model.keras").stat().st_mtime == before
+
+
+@needs_tf
+def test_train_with_too_few_images_says_so(tmp_path):
+    data = tmp_path / "tiny.npz"
+    np.savez(data, data=np.zeros((3, 128, 128, 3), np.uint8), labels=np.array([0, 1, 2]))
+    result = CliRunner().invoke(cli, ["train", "--data", str(data), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    assert "too few images to split (3, per class [1, 1, 1, 0])" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+@needs_tf
+def test_fine_tuning_reports_the_gain(built_models, tmp_path):
+    result = CliRunner().invoke(
+        cli,
+        ["train", "--data", str(built_models["data"]), "--init", str(built_models["run"]), "--epochs", "1",
+         "--out", str(tmp_path / "tuned")],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "tuned" / "metrics.json").read_text())
+    assert "accuracy" in metrics["before_fine_tuning"] and metrics["n_val"] == 20
+
+
+@needs_tf
+def test_visualize_writes_a_feature_map_grid(built_models, tmp_path):
+    from PIL import Image
+
+    image = tmp_path / "g.png"
+    Image.fromarray(np.load(built_models["data"])["data"][0]).save(image)
+    out = tmp_path / "maps.png"
+    result = CliRunner().invoke(cli, ["visualize", str(image), "--run", str(built_models["run"]), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as im:
+        assert im.width > 300 and im.height > 300
