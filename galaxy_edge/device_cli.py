@@ -105,7 +105,7 @@ def classify(images, model, as_json, top_k, num_threads, workers, progress):
     from galaxy_edge.runtime.batch import classify_items, expand_inputs
     from galaxy_edge.runtime.classifier import Classifier
 
-    items = expand_inputs(images, stdin=click.get_text_stream("stdin"))
+    items = expand_inputs(images, stdin=sys.stdin if "-" in images else None)
     if not items:
         raise DataError(f"no images found in {', '.join(images)} (looked for .png, .jpg, .jpeg, .tif, .tiff)")
     clf = Classifier(model, num_threads=num_threads)
