@@ -21,11 +21,11 @@ def build(out, work):
 
     work, out = Path(work), Path(out)
     work.mkdir(parents=True, exist_ok=True)
-    images, labels = generate(96, seed=3)
-    data = work / "synth96.npz"
+    images, labels = generate(160, seed=3)
+    data = work / "synth160.npz"
     save_npz(data, images, labels)
     quiet = lambda *a, **k: None  # noqa: E731
-    run, _ = train(TrainOptions(data=str(data), arch="edge", epochs=3, batch_size=16), work / "run", log=quiet)
+    run, _ = train(TrainOptions(data=str(data), arch="edge", epochs=4, batch_size=16), work / "run", log=quiet)
     export_run(run, out, ExportOptions(variants=["int8", "float32"], min_agreement=0.0), log=quiet)
     return {"run": run, "int8": out / "model_int8.tflite", "float32": out / "model_float32.tflite", "data": data}
 

@@ -96,7 +96,7 @@ def test_corrupt_image_in_a_folder_is_skipped_with_a_warning(tmp_path, capsys):
     (tmp_path / "normal" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     ds = load_dataset(tmp_path)
     assert len(ds) == 1
-    assert ds.skipped == [(str(tmp_path / "normal" / "broken.png"), "not a readable image (unknown format, empty or corrupt)")]
+    assert ds.skipped == [(str(tmp_path / "normal" / "broken.png"), "corrupt or truncated image (Truncated File Read)")]
     assert "Warning: skipping" in capsys.readouterr().err
 
 

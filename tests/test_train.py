@@ -53,11 +53,11 @@ def test_short_training_run_writes_every_artifact(built_models):
     assert meta["class_names"] == ["normal", "ringed", "merger", "irregular"]
     assert meta["input"]["height"] == 128 and meta["arch"] == "edge"
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["n_val"] == 20 and metrics["n_train"] == 76
-    assert np.array(metrics["confusion_matrix"]).sum() == 20
+    assert metrics["n_val"] == 32 and metrics["n_train"] == 128
+    assert np.array(metrics["confusion_matrix"]).sum() == 32
     assert set(metrics["per_class"]) == set(meta["class_names"])
     history = json.loads((run / "history.json").read_text())
-    assert len(history["loss"]) == 3 and "val_auc" in history
+    assert len(history["loss"]) == 4 and "val_auc" in history
     assert (run / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -90,7 +90,7 @@ def test_fine_tuning_reports_the_gain(built_models, tmp_path):
     )
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "tuned" / "metrics.json").read_text())
-    assert "accuracy" in metrics["before_fine_tuning"] and metrics["n_val"] == 20
+    assert "accuracy" in metrics["before_fine_tuning"] and metrics["n_val"] == 32
 
 
 @needs_tf

@@ -16,6 +16,8 @@ def load_npz(path, resize=True):
     Raises:
         DataError: not an npz, missing keys, wrong shapes or dtypes, labels out of range.
     """
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a readable .npz file (not a zip archive)")
     try:
         # allow_pickle=False: an npz from the internet must never run code on load.
         with np.load(path, allow_pickle=False) as f:
