@@ -25,20 +25,21 @@ NORMAL, RINGED, MERGER, IRREGULAR = range(N_CLASSES)
 
 # Stellar-population colours in linear RGB flux: old/red to young/blue. A component's colour is a
 # point between them, so every class can take any colour and colour alone says little.
-_RED = np.array([1.0, 0.72, 0.45], dtype=np.float32)
-_BLUE = np.array([0.62, 0.8, 1.0], dtype=np.float32)
+_RED = np.array([1.0, 0.76, 0.52], dtype=np.float32)
+_BLUE = np.array([0.7, 0.72, 1.0], dtype=np.float32)
 
 # Survey looks: probability, channel gains (R, G, B), colour saturation range, PSF FWHM range in
-# pixels of a 128-px frame, sky level range (0-255), galaxy size regime and field density.
+# pixels of a 128-px frame, sky level range (0-255), chance of a tight crop, field stars,
+# chroma share of the sky noise and its correlation (binomial filter passes).
 _SURVEYS = {
-    "sdss": dict(p=0.45, gains=(1.12, 1.0, 0.78), sat=(0.9, 1.4), fwhm=(3.0, 9.0), sky=(2, 14),
-                 tight=0.8, stars=(0, 4), chroma=(0.2, 0.6)),
+    "sdss": dict(p=0.45, gains=(1.1, 1.0, 0.84), sat=(0.85, 1.25), fwhm=(3.0, 9.0), sky=(2, 14),
+                 tight=0.8, stars=(0, 4), chroma=(0.3, 0.8), passes=(1, 4)),
     "decals": dict(p=0.33, gains=(1.0, 0.98, 0.95), sat=(0.35, 0.8), fwhm=(1.3, 3.0), sky=(10, 22),
-                   tight=0.25, stars=(3, 25), chroma=(0.1, 0.35)),
-    "hst": dict(p=0.11, gains=(1.0, 0.95, 1.05), sat=(0.6, 1.3), fwhm=(1.0, 2.5), sky=(0, 12),
-                tight=0.5, stars=(0, 8), chroma=(0.4, 1.0)),
+                   tight=0.25, stars=(3, 25), chroma=(0.1, 0.35), passes=(0, 2)),
+    "hst": dict(p=0.11, gains=(1.0, 0.95, 1.05), sat=(0.6, 1.2), fwhm=(1.0, 2.5), sky=(0, 12),
+                tight=0.5, stars=(0, 8), chroma=(0.5, 1.2), passes=(0, 3)),
     "ukidss": dict(p=0.11, gains=(1.2, 0.95, 0.8), sat=(0.3, 0.9), fwhm=(2.0, 5.0), sky=(4, 18),
-                   tight=0.5, stars=(2, 12), chroma=(0.3, 0.8)),
+                   tight=0.5, stars=(2, 12), chroma=(0.3, 0.8), passes=(1, 3)),
 }
 _SURVEY_NAMES = tuple(_SURVEYS)
 _SURVEY_P = np.array([_SURVEYS[k]["p"] for k in _SURVEY_NAMES])
@@ -120,6 +121,9 @@ class _Scene:
         self.clumps = np.zeros_like(self.smooth)
         self.clump_sigma = rng.uniform(1.0, 2.2) * size / 128
         self.peak = 0.0  # surface brightness scale of the brightest galaxy, for the field
+        # Display brightness of the galaxy core; below 1 for low-surface-brightness objects and,
+        # so that dimness is no class shortcut, for some galaxies of every class.
+        self.dim = rng.uniform(0.55, 0.9) if rng.random() < 0.12 else 1.0
 
     def add(self, profile, colour):
         """Add a (N, N) profile of the given linear RGB colour to the smooth layer."""
@@ -330,9 +334,9 @@ def _paint_ringed(scene, rng, centre, scale):
     if barred:
         _bar(scene, f, rng, r_in, rng.uniform(0.1, 0.4), t_ring - 0.2)
     style = rng.choice(["inner", "outer", "both", "arms"], p=[0.3, 0.25, 0.25, 0.2])
-    width = scale * rng.uniform(0.12, 0.35)
-    complete = rng.uniform(0.35, 1.0) if rng.random() < 0.5 else 1.0
-    ring_amp = rng.uniform(0.15, 0.6)
+    width = scale * rng.uniform(0.15, 0.45)
+    complete = rng.uniform(0.2, 1.0) if rng.random() < 0.65 else 1.0
+    ring_amp = rng.uniform(0.12, 0.45)
     if style in ("inner", "both", "arms"):
         scene.add(ring_amp * _ring_profile(f, r_in, width, complete), _colour(t_ring))
     r_out = r_in * rng.uniform(1.7, 2.6)
@@ -380,10 +384,12 @@ def _paint_merger(scene, rng, centre, scale):
 def _tidal_tails(scene, rng, f, scale, t_shift):
     """Add one or two faint, curved tidal tails leaving galaxy frame f."""
     g = _Frame(scene, f.cx, f.cy, rng.uniform(0, np.pi), rng.uniform(0.5, 1.0))
-    m = rng.choice([1, 2])
+    m = rng.choice([1, 1, 2])
     tails = _spiral(g, rng, scale, m=m, pitch=rng.uniform(15, 35), sharp=rng.uniform(4, 10))
+    # Tails are lopsided, not a symmetric spiral pattern: fade them over part of the azimuth.
+    tails = tails * (0.5 + 0.5 * np.cos(g.theta - np.float32(rng.uniform(0, 6.3))))
     envelope = np.exp(-g.r / np.float32(scale * rng.uniform(1.5, 3.0))) * (1 - np.exp(-(g.r / scale) ** 2))
-    scene.add(rng.uniform(0.05, 0.35) * tails * envelope, _colour(rng.uniform(0.2, 0.7) + t_shift))
+    scene.add(rng.uniform(0.05, 0.3) * tails * envelope, _colour(rng.uniform(0.2, 0.7) + t_shift))
 
 
 def _bridge(scene, rng, f1, f2, scale, t_shift):
@@ -397,25 +403,38 @@ def _bridge(scene, rng, f1, f2, scale, t_shift):
 
 
 def _paint_irregular(scene, rng, centre, scale):
-    """Clumpy, asymmetric star-forming bodies, edge-on disks and odd shapes, of any colour."""
-    style = rng.choice(["clumpy", "edgeon", "lopsided"], p=[0.45, 0.3, 0.25])
+    """Clumpy, diffuse or lopsided star-forming bodies and edge-on disks, of any colour."""
+    style = rng.choice(["clumpy", "diffuse", "edgeon", "lopsided"], p=[0.35, 0.2, 0.25, 0.2])
     t_shift = rng.normal(0.1, 0.2)
     if style == "edgeon":
         _galaxy(scene, rng, *centre, scale * rng.uniform(0.9, 1.4), "edgeon", t_shift=t_shift)
         return
-    # A few overlapping low-concentration blobs make an asymmetric body with no dominant nucleus.
+    if style == "diffuse":
+        # Low surface brightness: shown dimmer and noisier than a galaxy with a bright core.
+        scene.dim = rng.uniform(0.45, 0.8)
+    # Overlapping low-concentration blobs make an asymmetric body with no dominant nucleus;
+    # they overlap more than merging galaxies do, and none has a bulge.
     n_blob = rng.integers(2, 5)
+    spread = {"lopsided": 0.9, "clumpy": 0.6, "diffuse": 0.6}[style]
     q, pa = rng.uniform(0.3, 1.0), rng.uniform(0, np.pi)
     main = _Frame(scene, *centre, pa, q)
     scene.peak = max(scene.peak, 1.0)
+    t_body = rng.beta(2, 2) + t_shift
     for _ in range(n_blob):
-        off = rng.normal(0, 0.8 * scale, 2)
+        off = rng.normal(0, spread * scale, 2)
         f = _Frame(scene, *(centre + off), pa + rng.normal(0, 0.5), q * rng.uniform(0.6, 1.2))
-        prof = _sersic(f.r, scale * rng.uniform(0.6, 1.4), rng.uniform(0.5, 1.2))
-        scene.add(rng.uniform(0.2, 0.6) * prof, _colour(rng.beta(2, 2) + t_shift))
-    n_knots = rng.integers(8, 40) if style == "clumpy" else rng.integers(0, 12)
-    _knots(scene, main, rng, n_knots, 2.0 * scale, scale * rng.uniform(0.2, 0.8),
-           rng.beta(3, 2) + t_shift)
+        prof = _sersic(_lumpy_radius(f, rng), scale * rng.uniform(0.7, 1.5), rng.uniform(0.4, 1.0))
+        scene.add(rng.uniform(0.2, 0.6) * prof, _colour(t_body + rng.normal(0, 0.1)))
+    n_knots = {"clumpy": rng.integers(6, 30), "diffuse": rng.integers(0, 6)}.get(style, rng.integers(0, 12))
+    _knots(scene, main, rng, n_knots, 1.8 * scale, scale * rng.uniform(0.05, 0.3), t_body + 0.15)
+
+
+def _lumpy_radius(f, rng):
+    """Plane radius with random low-order azimuthal distortions: irregular, non-elliptical outlines."""
+    wobble = 1.0
+    for m in (1, 2, 3):
+        wobble = wobble + np.float32(rng.uniform(0, 0.35 / m)) * np.cos(m * f.theta - np.float32(rng.uniform(0, 6.3)))
+    return f.r * wobble
 
 
 _CLASS_PAINTERS = (_paint_normal, _paint_ringed, _paint_merger, _paint_irregular)
@@ -431,12 +450,12 @@ def _add_field(scene, rng, survey, scale):
     if n_stars:
         xs, ys = rng.uniform(-size / 2, size / 2, (2, n_stars))
         # Star counts rise steeply to faint fluxes; a power law gives a few bright ones.
-        fluxes = scene.peak * scale * scale * 0.02 * rng.pareto(1.2, n_stars)
+        fluxes = scene.peak * scale * scale * 0.01 * rng.pareto(1.3, n_stars)
         scene.splat(scene.smooth, xs, ys, fluxes, _colours(rng.beta(2, 2, n_stars)))
-    n_bg = rng.integers(0, 2 * survey["stars"][1] + 2)
+    n_bg = rng.integers(0, survey["stars"][1] + 2)
     if n_bg:
         xs, ys = rng.uniform(-size / 2, size / 2, (2, n_bg))
-        fluxes = scene.peak * scale * scale * 0.01 * rng.pareto(1.5, n_bg)
+        fluxes = scene.peak * scale * scale * 0.003 * rng.pareto(1.5, n_bg)
         scene.splat(scene.clumps, xs, ys, fluxes, _colours(rng.beta(1.5, 2, n_bg)))
 
 
@@ -515,13 +534,13 @@ def _observe(scene, rng, survey, fwhm):
     k = flat.size - 1 - flat.size // 300
     norm = max(float(np.partition(flat, k)[k]), 1e-12) * rng.uniform(0.6, 1.4)
     q = rng.uniform(3.0, 25.0)
-    gain = np.float32(rng.uniform(200, 270) / np.arcsinh(q))
+    gain = np.float32(scene.dim * rng.uniform(150, 280) / np.arcsinh(q))
     stretched = np.arcsinh(np.float32(q / norm) * lum) * gain
     img *= stretched / np.maximum(lum, np.float32(1e-6 * norm))
     img = _saturate(img, rng.uniform(*survey["sat"]))
     # Sky pedestal and faint, spatially correlated noise (mostly grey, a little chroma).
     size = scene.size
-    passes = int(rng.integers(0, 3)) + (size > 160)
+    passes = int(rng.integers(*survey["passes"])) + (size > 160)
     sky = (rng.uniform(*survey["sky"]) + rng.normal(0, 1.0, 3)).astype(np.float32)
     img += np.float32(rng.uniform(1.5, 4.5)) * _sky_noise(rng, size, passes, rng.uniform(*survey["chroma"]))
     img += sky[:, None, None]
