@@ -84,10 +84,10 @@ def synth(out, count, seed, fmt, overwrite):
     help="Labelled .npz (Codecademy format) or DIR/<class>/ images. Default: the embedded synthetic sky.",
 )
 @click.option("--arch", type=click.Choice(["edge", "seed"]), default="edge", show_default=True, help="Model.")
-@click.option("--epochs", type=click.IntRange(1), help="Default: 12 (edge), 8 (seed).")
+@click.option("--epochs", type=click.IntRange(1), help="Default: 8 (both architectures).")
 @click.option("--batch-size", type=click.IntRange(1), help="Default: 32 (edge), 5 (seed).")
 @click.option("--seed", type=int, default=222, show_default=True, help="Split, weights and augmentation.")
-@click.option("--synth-count", type=click.IntRange(8), default=6000, show_default=True, help="Synthetic images.")
+@click.option("--synth-count", type=click.IntRange(8), default=5000, show_default=True, help="Synthetic images.")
 @click.option("--augment/--no-augment", default=None, help="Default: on (edge), off (seed).")
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True), help="Default: 1e-3 (1e-4 with --init).")
 @click.option("--init", type=click.Path(path_type=Path), help="Fine-tune the model of this run folder.")
