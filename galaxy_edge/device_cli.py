@@ -5,6 +5,7 @@ so the CLI starts fast; none of them imports TensorFlow, except `evaluate` on a 
 """
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -117,21 +118,29 @@ def classify(images, model, as_json, top_k, num_threads, workers, progress):
         head = "  ".join(f"top{i + 1:<13}" for i in range(1, top_k))
         click.echo(f"{'image':<{width}}  {'label':<10} {'score':>6}  {head}".rstrip())
     try:
-        for result in classify_items(clf, items, workers=workers):
-            rec = result.record(names, top_k)
-            if as_json:
-                click.echo(_json_line(rec))
-            elif result.error is not None:
-                click.echo(f"{result.path:<{width}}  error: {result.error}")
-            else:
-                others = "  ".join(f"{t['label']:<10} {t['score']:5.3f}" for t in rec["top_k"][1:])
-                click.echo(f"{result.path:<{width}}  {rec['label']:<10} {rec['score']:6.3f}  {others}".rstrip())
-            bar.update(result.error is not None)
+        _print_results(classify_items(clf, items, workers=workers), names, top_k, as_json, width, bar)
+    except BrokenPipeError:
+        # `galaxy-edge classify ... | head`: the reader has gone; stop quietly, like other Unix tools.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     finally:
         bar.close()
     if bar.failed:
         _info(f"{bar.failed} of {bar.total} image(s) could not be classified")
         sys.exit(EXIT_SOME_FAILED)
+
+
+def _print_results(results, names, top_k, as_json, width, bar):
+    for result in results:
+        rec = result.record(names, top_k)
+        if as_json:
+            click.echo(_json_line(rec))
+        elif result.error is not None:
+            click.echo(f"{result.path:<{width}}  error: {result.error}")
+        else:
+            others = "  ".join(f"{t['label']:<10} {t['score']:5.3f}" for t in rec["top_k"][1:])
+            click.echo(f"{result.path:<{width}}  {rec['label']:<10} {rec['score']:6.3f}  {others}".rstrip())
+        bar.update(result.error is not None)
 
 
 @click.command()

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from conftest import HAS_TF
 from galaxy_edge import CLASS_NAMES
 from galaxy_edge.cli import cli
 
@@ -336,3 +337,13 @@ def test_device_commands_never_import_tensorflow(int8, image_dir, labelled_npz, 
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("clean")
+
+
+@pytest.mark.skipif(HAS_TF, reason="only where TensorFlow is absent")
+def test_evaluate_on_a_keras_run_without_tensorflow_names_the_extra(tmp_path, labelled_npz):
+    (tmp_path / "model.keras").write_bytes(b"")
+    result = run("evaluate", "--model", tmp_path, "--data", labelled_npz)
+    assert result.exit_code == 1
+    assert result.output.strip().endswith(
+        "Error: this command needs the training extra (keras is not installed): pip install 'galaxy-edge[train]'"
+    )

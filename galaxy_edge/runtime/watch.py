@@ -106,8 +106,10 @@ class Watcher:
         self._failed_stat = set()
         self._out = None
 
-    def stop(self, *_):
-        """Ask the loop to finish the image in hand and return."""
+    def stop(self, *signal_args):
+        """Ask the loop to finish the image in hand and return. A second signal interrupts at once."""
+        if self._stop.is_set() and signal_args:
+            raise KeyboardInterrupt
         self._stop.set()
 
     def run(self, once=False):
@@ -192,6 +194,9 @@ class Watcher:
         from galaxy_edge.runtime.batch import decode
 
         path = self.folder / key
+        if not path.exists():
+            self._seen.pop(key, None)  # moved away or deleted after it settled: nothing to report
+            return
         image, error = decode(path, self.classifier.input_size)
         if error is None:
             try:
