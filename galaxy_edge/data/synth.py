@@ -114,7 +114,7 @@ class _Scene:
 
     def __init__(self, size, step, rng):
         self.size, self.step = size, step
-        self.pad = max(4, size // (8 * step))
+        self.pad = max(4, size // (16 * step))
         self.n = size // step + 2 * self.pad
         self.x, self.y = _grid(self.n, step)
         self.smooth = np.zeros((3, self.n, self.n), dtype=np.float32)
@@ -131,9 +131,9 @@ class _Scene:
 
     def splat(self, layer, xs, ys, fluxes, colours):
         """Add point sources at output-pixel offsets (xs, ys) from the frame centre to `layer`."""
-        half = (self.n - 1) / 2
-        ix = np.round(np.asarray(xs) / self.step + half).astype(int)
-        iy = np.round(np.asarray(ys) / self.step + half).astype(int)
+        half, shift = (self.n - 1) / 2, (self.step - 1) / 2
+        ix = np.round((np.asarray(xs) + shift) / self.step + half).astype(int)
+        iy = np.round((np.asarray(ys) + shift) / self.step + half).astype(int)
         ok = (ix >= 0) & (ix < self.n) & (iy >= 0) & (iy < self.n)
         values = (np.asarray(fluxes, dtype=np.float32)[:, None] * colours)[ok]
         # Flux per canvas pixel grows with the pixel area when drawing coarser.
@@ -142,8 +142,12 @@ class _Scene:
 
 @lru_cache(maxsize=16)
 def _grid(n, step):
-    """Canvas-pixel-centre coordinates in output pixels from the centre, (N, N) float32 each."""
-    c = (np.arange(n, dtype=np.float32) - (n - 1) / 2) * np.float32(step)
+    """Canvas-pixel-centre coordinates in output pixels from the centre, (N, N) float32 each.
+
+    A coarse canvas is offset by (step - 1) / 2 so that its Fourier interpolation (`_blur`) lands
+    exactly on the output pixel centres.
+    """
+    c = (np.arange(n, dtype=np.float32) - (n - 1) / 2) * np.float32(step) - np.float32((step - 1) / 2)
     y, x = np.meshgrid(c, c, indexing="ij")
     x.flags.writeable = y.flags.writeable = False
     return x, y
@@ -459,15 +463,26 @@ def _add_field(scene, rng, survey, scale):
         scene.splat(scene.clumps, xs, ys, fluxes, _colours(rng.beta(1.5, 2, n_bg)))
 
 
+@lru_cache(maxsize=8)
+def _freq2(n):
+    """Squared spatial frequency of each rfft2 coefficient of an n x n canvas, times 2 pi^2."""
+    fy = np.fft.fftfreq(n)[:, None]
+    fx = np.fft.rfftfreq(n)[None, :]
+    f2 = (2 * np.pi**2 * (fx * fx + fy * fy)).astype(np.float32)
+    f2.flags.writeable = False
+    return f2
+
+
 def _gauss_otf(n, sigma):
     """Fourier transfer function (rfft2 layout, n x n canvas) of a Gaussian of width sigma pixels."""
-    fy = np.fft.fftfreq(n).astype(np.float32)[:, None]
-    fx = np.fft.rfftfreq(n).astype(np.float32)[None, :]
-    return np.exp(np.float32(-2 * np.pi**2 * sigma**2) * (fx * fx + fy * fy))
+    return np.exp(np.float32(-sigma * sigma) * _freq2(n))
 
 
 def _blur(scene, rng, fwhm):
     """Blur all layers by the PSF (Gaussian core plus a broad halo, Moffat-like) in one FFT pass.
+
+    A half-resolution canvas is brought to output resolution by zero-padding its spectrum, which
+    interpolates the band-limited, blurred image for free within the inverse FFT.
 
     Returns:
         (3, size, size) float32 linear flux at output resolution.
@@ -477,22 +492,28 @@ def _blur(scene, rng, fwhm):
     halo = rng.uniform(0.04, 0.15)
     psf = (1 - halo) * _gauss_otf(n, sigma) + halo * _gauss_otf(n, sigma * rng.uniform(2.5, 4.0))
     spec = np.fft.rfft2(scene.smooth)
-    spec += np.fft.rfft2(scene.clumps) * _gauss_otf(n, scene.clump_sigma / step)
-    img = np.fft.irfft2(spec * psf, s=(n, n)).astype(np.float32)
-    img = img[:, scene.pad:n - scene.pad, scene.pad:n - scene.pad]
-    return _upsample2(img) if step == 2 else img
+    if scene.clumps.any():
+        spec += np.fft.rfft2(scene.clumps) * _gauss_otf(n, scene.clump_sigma / step)
+    spec *= psf
+    if step == 2:
+        spec = _zero_pad_spectrum(spec, n)
+    m = n * step
+    img = np.fft.irfft2(spec, s=(m, m))
+    lo = scene.pad * step
+    return img[:, lo:lo + scene.size, lo:lo + scene.size].astype(np.float32)
 
 
-def _upsample2(img):
-    """Bilinear 2x upsampling of (C, H, W) with pixel centres aligned and edges replicated."""
-    def along(a, axis):
-        a = np.moveaxis(a, axis, -1)
-        p = np.concatenate([a[..., :1], a, a[..., -1:]], axis=-1)
-        lo, hi = 0.75 * a + 0.25 * p[..., :-2], 0.75 * a + 0.25 * p[..., 2:]
-        out = np.stack([lo, hi], axis=-1).reshape(a.shape[:-1] + (2 * a.shape[-1],))
-        return np.moveaxis(out, -1, axis)
+def _zero_pad_spectrum(spec, n):
+    """Embed the (C, n, n//2+1) rfft2 spectrum of an n x n image in that of a 2n x 2n image.
 
-    return along(along(img, 1), 2)
+    The result inverse-transforms to the image interpolated 2x: fine sample 2i + 1/2 is coarse
+    pixel i, which `_grid` accounts for.
+    """
+    out = np.zeros((spec.shape[0], 2 * n, n + 1), dtype=spec.dtype)
+    pos = (n + 1) // 2  # rows holding non-negative frequencies
+    out[:, :pos, : n // 2 + 1] = spec[:, :pos]
+    out[:, 2 * n - (n - pos):, : n // 2 + 1] = spec[:, pos:]
+    return out * 4
 
 
 @lru_cache(maxsize=8)
@@ -544,10 +565,9 @@ def _observe(scene, rng, survey, fwhm):
     sky = (rng.uniform(*survey["sky"]) + rng.normal(0, 1.0, 3)).astype(np.float32)
     img += np.float32(rng.uniform(1.5, 4.5)) * _sky_noise(rng, size, passes, rng.uniform(*survey["chroma"]))
     img += sky[:, None, None]
-    img = np.moveaxis(img, 0, -1)
     if rng.random() < 0.5:
         img = _jpeg_like(img, rng.uniform(35, 92))
-    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+    return np.clip(np.round(img), 0, 255).astype(np.uint8).transpose(1, 2, 0)
 
 
 def _saturate(img, factor):
@@ -587,27 +607,28 @@ def _block_quantise(plane, table):
 
 
 def _jpeg_like(img, quality):
-    """Imitate JPEG compression in numpy: YCbCr, 4:2:0 chroma, quantised 8x8 DCT blocks.
+    """Imitate JPEG compression of a (3, H, W) image: YCbCr, 4:2:0 chroma, quantised 8x8 DCT blocks.
 
     Done in numpy rather than with an image library so bytes do not depend on the libjpeg build.
     """
-    size = img.shape[0]
+    size = img.shape[1]
     pad = (-size) % 16
-    x = np.pad(np.clip(img, 0, 255), ((0, pad), (0, pad), (0, 0)), mode="edge")
+    x = np.clip(img, 0, 255)
+    if pad:
+        x = np.pad(x, ((0, 0), (0, pad), (0, pad)), mode="edge")
     scale = 5000 / quality if quality < 50 else 200 - 2 * quality
     q_l = np.clip(np.floor((_Q_LUMA * scale + 50) / 100), 1, 255)
     q_c = np.clip(np.floor((_Q_CHROMA * scale + 50) / 100), 1, 255)
-    r, g, b = x[..., 0], x[..., 1], x[..., 2]
-    y = 0.299 * r + 0.587 * g + 0.114 * b
-    cb = -0.168736 * r - 0.331264 * g + 0.5 * b
-    cr = 0.5 * r - 0.418688 * g - 0.081312 * b
-    y = _block_quantise(y - 128, q_l) + 128
-    h = x.shape[0] // 2
+    r, g, b = x
+    y = _block_quantise(0.299 * r + 0.587 * g + 0.114 * b - 128, q_l) + 128
+    h = x.shape[1] // 2
     chroma = []
-    for c in (cb, cr):
+    for c in (-0.168736 * r - 0.331264 * g + 0.5 * b, 0.5 * r - 0.418688 * g - 0.081312 * b):
         small = c.reshape(h, 2, h, 2).mean(axis=(1, 3))
-        small = _block_quantise(np.pad(small, ((0, (-h) % 8), (0, (-h) % 8)), mode="edge"), q_c)[:h, :h]
+        if h % 8:
+            small = np.pad(small, ((0, (-h) % 8), (0, (-h) % 8)), mode="edge")
+        small = _block_quantise(small, q_c)[:h, :h]
         chroma.append(np.repeat(np.repeat(small, 2, axis=0), 2, axis=1))
     cb, cr = chroma
-    out = np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], axis=-1)
-    return out[:size, :size].astype(np.float32)
+    out = np.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb])
+    return out[:, :size, :size].astype(np.float32)
