@@ -23,19 +23,21 @@ from galaxy_edge import CLASS_NAMES
 N_CLASSES = len(CLASS_NAMES)
 NORMAL, RINGED, MERGER, IRREGULAR = range(N_CLASSES)
 
-# Stellar-population colours in linear RGB flux: old/red to young/blue. A component's colour is a
-# point between them, so every class can take any colour and colour alone says little.
-_RED = np.array([1.0, 0.76, 0.52], dtype=np.float32)
-_BLUE = np.array([0.7, 0.72, 1.0], dtype=np.float32)
+# Stellar-population colours in linear RGB flux: old/red through yellow-white to young/blue (a
+# straight red-blue mix would pass through pink, which galaxies are not). A component's colour is
+# a point on this path, so every class can take any colour and colour alone says little.
+_RED = np.array([1.0, 0.74, 0.5], dtype=np.float32)
+_MID = np.array([1.0, 0.93, 0.82], dtype=np.float32)
+_BLUE = np.array([0.72, 0.8, 1.0], dtype=np.float32)
 
 # Survey looks: probability, channel gains (R, G, B), colour saturation range, PSF FWHM range in
 # pixels of a 128-px frame, sky level range (0-255), chance of a tight crop, field stars,
 # chroma share of the sky noise and its correlation (binomial filter passes).
 _SURVEYS = {
     "sdss": dict(p=0.45, gains=(1.1, 1.0, 0.84), sat=(0.85, 1.25), fwhm=(3.0, 9.0), sky=(2, 14),
-                 tight=0.8, stars=(0, 4), chroma=(0.3, 0.8), passes=(1, 4)),
+                 tight=0.8, stars=(0, 4), chroma=(0.5, 1.1), passes=(2, 5)),
     "decals": dict(p=0.33, gains=(1.0, 0.98, 0.95), sat=(0.35, 0.8), fwhm=(1.3, 3.0), sky=(10, 22),
-                   tight=0.25, stars=(3, 25), chroma=(0.1, 0.35), passes=(0, 2)),
+                   tight=0.25, stars=(3, 25), chroma=(0.1, 0.35), passes=(0, 2), bg=3),
     "hst": dict(p=0.11, gains=(1.0, 0.95, 1.05), sat=(0.6, 1.2), fwhm=(1.0, 2.5), sky=(0, 12),
                 tight=0.5, stars=(0, 8), chroma=(0.5, 1.2), passes=(0, 3)),
     "ukidss": dict(p=0.11, gains=(1.2, 0.95, 0.8), sat=(0.3, 0.9), fwhm=(2.0, 5.0), sky=(4, 18),
@@ -89,10 +91,10 @@ def render(label, rng, size=128):
     survey = _SURVEYS[_SURVEY_NAMES[rng.choice(len(_SURVEY_NAMES), p=_SURVEY_P)]]
     fwhm = rng.uniform(*survey["fwhm"]) * size / 128
     # A blurry image loses nothing when drawn at half resolution and interpolated up: 4x faster.
-    scene = _Scene(size, 2 if fwhm >= 2.8 and size % 2 == 0 else 1, rng)
+    scene = _Scene(size, 2 if fwhm >= 3.8 and size % 2 == 0 else 1, rng)
     # Galaxy size in pixels: Galaxy Zoo crops are framed on the galaxy, tighter for SDSS.
     tight = rng.random() < survey["tight"]
-    scale = size * (rng.uniform(0.09, 0.2) if tight else rng.uniform(0.045, 0.1))
+    scale = size * (rng.uniform(0.09, 0.2) if tight else rng.uniform(0.035, 0.1))
     centre = rng.normal(0.0, 0.03 * size, 2)
     _CLASS_PAINTERS[label](scene, rng, centre, scale)
     _add_field(scene, rng, survey, scale)
@@ -132,12 +134,17 @@ class _Scene:
     def splat(self, layer, xs, ys, fluxes, colours):
         """Add point sources at output-pixel offsets (xs, ys) from the frame centre to `layer`."""
         half, shift = (self.n - 1) / 2, (self.step - 1) / 2
-        ix = np.round((np.asarray(xs) + shift) / self.step + half).astype(int)
-        iy = np.round((np.asarray(ys) + shift) / self.step + half).astype(int)
-        ok = (ix >= 0) & (ix < self.n) & (iy >= 0) & (iy < self.n)
-        values = (np.asarray(fluxes, dtype=np.float32)[:, None] * colours)[ok]
+        fx = (np.asarray(xs) + shift) / self.step + half
+        fy = (np.asarray(ys) + shift) / self.step + half
+        x0, y0 = np.floor(fx).astype(int), np.floor(fy).astype(int)
+        wx, wy = fx - x0, fy - y0
         # Flux per canvas pixel grows with the pixel area when drawing coarser.
-        np.add.at(layer, (slice(None), iy[ok], ix[ok]), values.T / np.float32(self.step**2))
+        values = np.asarray(fluxes, dtype=np.float32)[:, None] * colours / np.float32(self.step**2)
+        # Bilinear splatting keeps sub-pixel positions and softens what the PSF must smooth.
+        for dx, dy, w in ((0, 0, (1 - wx) * (1 - wy)), (1, 0, wx * (1 - wy)), (0, 1, (1 - wx) * wy), (1, 1, wx * wy)):
+            ix, iy = x0 + dx, y0 + dy
+            ok = (ix >= 0) & (ix < self.n) & (iy >= 0) & (iy < self.n)
+            np.add.at(layer, (slice(None), iy[ok], ix[ok]), (values * w[:, None].astype(np.float32))[ok].T)
 
 
 @lru_cache(maxsize=16)
@@ -154,15 +161,15 @@ def _grid(n, step):
 
 
 def _colour(t):
-    """Linear RGB colour of a stellar population, t=0 old/red to t=1 young/blue."""
-    t = float(np.clip(t, 0.0, 1.0))
-    return (1 - t) * _RED + t * _BLUE
+    """Linear RGB colour (3,) of a stellar population, t=0 old/red to t=1 young/blue."""
+    return _colours([t])[0]
 
 
 def _colours(ts):
-    """Vectorised `_colour` for an array of t, shape (N, 3)."""
+    """Linear RGB colours (N, 3) for an array of population parameters t in [0, 1]."""
     ts = np.clip(np.asarray(ts, dtype=np.float32), 0.0, 1.0)[:, None]
-    return (1 - ts) * _RED + ts * _BLUE
+    lo, hi = np.minimum(2 * ts, 1), np.maximum(2 * ts - 1, 0)
+    return np.where(ts < 0.5, (1 - lo) * _RED + lo * _MID, (1 - hi) * _MID + hi * _BLUE)
 
 
 def _sersic_b(n):
@@ -427,7 +434,7 @@ def _paint_irregular(scene, rng, centre, scale):
     for _ in range(n_blob):
         off = rng.normal(0, spread * scale, 2)
         f = _Frame(scene, *(centre + off), pa + rng.normal(0, 0.5), q * rng.uniform(0.6, 1.2))
-        prof = _sersic(_lumpy_radius(f, rng), scale * rng.uniform(0.7, 1.5), rng.uniform(0.4, 1.0))
+        prof = _sersic(_lumpy_radius(f, rng), scale * rng.uniform(0.8, 1.6), rng.uniform(0.4, 1.0))
         scene.add(rng.uniform(0.2, 0.6) * prof, _colour(t_body + rng.normal(0, 0.1)))
     n_knots = {"clumpy": rng.integers(6, 30), "diffuse": rng.integers(0, 6)}.get(style, rng.integers(0, 12))
     _knots(scene, main, rng, n_knots, 1.8 * scale, scale * rng.uniform(0.05, 0.3), t_body + 0.15)
@@ -437,7 +444,7 @@ def _lumpy_radius(f, rng):
     """Plane radius with random low-order azimuthal distortions: irregular, non-elliptical outlines."""
     wobble = 1.0
     for m in (1, 2, 3):
-        wobble = wobble + np.float32(rng.uniform(0, 0.35 / m)) * np.cos(m * f.theta - np.float32(rng.uniform(0, 6.3)))
+        wobble = wobble + np.float32(rng.uniform(0, 0.3 / m**1.5)) * np.cos(m * f.theta - np.float32(rng.uniform(0, 6.3)))
     return f.r * wobble
 
 
@@ -448,19 +455,38 @@ _CLASS_PAINTERS = (_paint_normal, _paint_ringed, _paint_merger, _paint_irregular
 
 
 def _add_field(scene, rng, survey, scale):
-    """Field stars (a few bright ones) and small background galaxies, away from nothing in particular."""
+    """Field stars, small background galaxies and, sometimes, a bright star with diffraction spikes."""
     size = scene.size
-    n_stars = rng.integers(*survey["stars"]) if survey["stars"][1] > 0 else 0
+    unit = scene.peak * scale * scale  # flux of the main galaxy, roughly
+    n_stars = rng.integers(*survey["stars"])
     if n_stars:
         xs, ys = rng.uniform(-size / 2, size / 2, (2, n_stars))
-        # Star counts rise steeply to faint fluxes; a power law gives a few bright ones.
-        fluxes = scene.peak * scale * scale * 0.01 * rng.pareto(1.3, n_stars)
+        # Star counts rise steeply to faint fluxes; a capped power law gives a few bright ones.
+        fluxes = unit * 0.01 * np.minimum(rng.pareto(1.3, n_stars), 100)
         scene.splat(scene.smooth, xs, ys, fluxes, _colours(rng.beta(2, 2, n_stars)))
-    n_bg = rng.integers(0, survey["stars"][1] + 2)
+    n_bg = rng.integers(0, survey.get("bg", 1) * survey["stars"][1] + 2)
     if n_bg:
         xs, ys = rng.uniform(-size / 2, size / 2, (2, n_bg))
-        fluxes = scene.peak * scale * scale * 0.003 * rng.pareto(1.5, n_bg)
+        fluxes = unit * 0.003 * np.minimum(rng.pareto(1.5, n_bg), 100)
         scene.splat(scene.clumps, xs, ys, fluxes, _colours(rng.beta(1.5, 2, n_bg)))
+    if rng.random() < 0.12:
+        _bright_star(scene, rng, unit)
+
+
+def _bright_star(scene, rng, unit):
+    """A saturated foreground star off the galaxy, with faint diffraction spikes in sharp surveys."""
+    size = scene.size
+    angle = rng.uniform(0, 2 * np.pi)
+    x0, y0 = 0.5 * size * rng.uniform(0.45, 0.95) * np.array([np.cos(angle), np.sin(angle)])
+    flux = unit * rng.uniform(0.3, 3.0)
+    colour = _colours([rng.beta(2, 2)])
+    scene.splat(scene.smooth, [x0], [y0], [flux], colour)
+    if rng.random() < 0.5:
+        f = _Frame(scene, x0, y0, rng.choice([0.0, np.pi / 4]) + rng.normal(0, 0.05), 1.0)
+        length, width = size * rng.uniform(0.05, 0.2), 0.5 * scene.step
+        au, av = np.abs(f.u), np.abs(f.v)
+        spikes = np.exp(-au / length - (av / width) ** 2) + np.exp(-av / length - (au / width) ** 2)
+        scene.add(np.float32(flux * 0.02 / (length * scene.step**2)) * spikes, colour[0])
 
 
 @lru_cache(maxsize=8)
@@ -471,6 +497,15 @@ def _freq2(n):
     f2 = (2 * np.pi**2 * (fx * fx + fy * fy)).astype(np.float32)
     f2.flags.writeable = False
     return f2
+
+
+@lru_cache(maxsize=8)
+def _nyquist_taper(n):
+    """exp(-(f / 0.42)^8): flat to f = 0.3 cycles per pixel, about 2% at Nyquist."""
+    f2 = _freq2(n) / np.float32(2 * np.pi**2 * 0.42**2)
+    taper = np.exp(-(f2 * f2) ** 2)
+    taper.flags.writeable = False
+    return taper
 
 
 def _gauss_otf(n, sigma):
@@ -496,7 +531,8 @@ def _blur(scene, rng, fwhm):
         spec += np.fft.rfft2(scene.clumps) * _gauss_otf(n, scene.clump_sigma / step)
     spec *= psf
     if step == 2:
-        spec = _zero_pad_spectrum(spec, n)
+        # Roll off near the coarse Nyquist frequency so bright point sources do not ring.
+        spec = _zero_pad_spectrum(spec * _nyquist_taper(n), n)
     m = n * step
     img = np.fft.irfft2(spec, s=(m, m))
     lo = scene.pad * step
@@ -548,7 +584,7 @@ def _sky_noise(rng, size, passes, chroma):
 def _observe(scene, rng, survey, fwhm):
     """Turn the scene's linear flux into a displayed 8-bit survey image."""
     img = _blur(scene, rng, fwhm)
-    img *= (np.array(survey["gains"]) * rng.normal(1.0, 0.06, 3)).astype(np.float32)[:, None, None]
+    img *= (np.array(survey["gains"]) * rng.normal(1.0, 0.04, 3)).astype(np.float32)[:, None, None]
     lum = np.maximum(img.mean(axis=0), 0)
     # Stretch: asinh; the brightest ~0.3% of pixels (the galaxy core) land near the top of the range.
     flat = lum.ravel()
@@ -563,10 +599,10 @@ def _observe(scene, rng, survey, fwhm):
     size = scene.size
     passes = int(rng.integers(*survey["passes"])) + (size > 160)
     sky = (rng.uniform(*survey["sky"]) + rng.normal(0, 1.0, 3)).astype(np.float32)
-    img += np.float32(rng.uniform(1.5, 4.5)) * _sky_noise(rng, size, passes, rng.uniform(*survey["chroma"]))
+    img += np.float32(rng.uniform(1.5, 5.5)) * _sky_noise(rng, size, passes, rng.uniform(*survey["chroma"]))
     img += sky[:, None, None]
     if rng.random() < 0.5:
-        img = _jpeg_like(img, rng.uniform(35, 92))
+        img = _jpeg_like(img, rng.uniform(60, 95))
     return np.clip(np.round(img), 0, 255).astype(np.uint8).transpose(1, 2, 0)
 
 
