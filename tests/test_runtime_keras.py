@@ -21,6 +21,6 @@ def test_evaluate_keras_run_agrees_with_its_float32_export(built_models):
     keras = evaluate(built_models["run"], built_models["data"])
     lite = evaluate(built_models["float32"], built_models["data"])
     assert keras["runtime"]["runtime"] == "keras"
-    assert keras["n"] == lite["n"] == 96
+    assert keras["n"] == lite["n"] > 0
     assert keras["accuracy"] == pytest.approx(lite["accuracy"], abs=0.03)
     assert keras["auc"] == pytest.approx(lite["auc"], abs=0.02)
