@@ -5,7 +5,6 @@ A `.tflite` file carries its metadata in a sidecar JSON of the same stem
 Copying the export folder to a device is enough to run the model.
 """
 
-import hashlib
 import json
 import platform
 from pathlib import Path
@@ -84,6 +83,9 @@ def check(meta, path):
 
 
 def sha256_file(path):
+    # Imported here: hashlib loads OpenSSL (~4 MB), which the device's classify never needs.
+    import hashlib
+
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -16,6 +16,7 @@ PREPROCESSING = "rgb-uint8-centre-square-crop-bilinear-resize"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 # A 128-pixel classifier has no use for a gigapixel file; refuse it before it eats the device's memory.
+# Pillow only warns between its limit and twice that, so the size is also checked before decoding.
 MAX_IMAGE_PIXELS = 64_000_000
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
@@ -32,6 +33,8 @@ def load_image(path, size=INPUT_SIZE):
     """
     try:
         with Image.open(path) as im:
+            if im.width * im.height > MAX_IMAGE_PIXELS:
+                raise Image.DecompressionBombError(im.size)
             # JPEG can decode at 1/2, 1/4 or 1/8 scale for free; keep at least 2x the output size.
             im.draft("RGB", (size * 2, size * 2))
             im.load()
