@@ -248,11 +248,11 @@ def _spiral(f, rng, h, m=None, pitch=None, sharp=None):
     return arms * (1 - np.exp(-(f.r / np.float32(0.6 * h)) ** 2))
 
 
-def _ring_profile(f, radius, width, complete):
-    """Gaussian ring at plane radius `radius`; `complete` < 1 fades one side (partial rings)."""
+def _ring_profile(f, radius, width, complete, phase):
+    """Gaussian ring at plane radius `radius`; `complete` < 1 fades the side opposite `phase`."""
     ring = np.exp(-0.5 * ((f.r - np.float32(radius)) / np.float32(width)) ** 2)
     if complete < 1:
-        ring = ring * (complete + (1 - complete) * 0.5 * (1 + np.cos(f.theta - np.float32(2.0))))
+        ring = ring * (complete + (1 - complete) * 0.5 * (1 + np.cos(f.theta - np.float32(phase))))
     return ring
 
 
@@ -340,39 +340,53 @@ def _paint_normal(scene, rng, centre, scale):
 
 
 def _paint_ringed(scene, rng, centre, scale):
-    """A disk galaxy with inner and/or outer rings, often barred, with arms or a lens."""
+    """A disk galaxy with an inner and/or outer ring, often barred, with a lens, arms or a gap.
+
+    The ring's brightness is set against the disk light at its radius, and the disk is dimmed
+    just inside it (the depleted zone of resonance rings), so the ring stays visible whatever the
+    stretch; how strongly still varies from obvious to subtle, as in Galaxy Zoo.
+    """
     t_shift = rng.normal(0, 0.15)
-    f = _galaxy(scene, rng, *centre, scale * rng.uniform(0.7, 1.1), "lenticular",
-                amp=rng.uniform(0.5, 1.0), t_shift=t_shift, q=rng.uniform(0.45, 1.0))
-    t_ring = rng.beta(2, 2.5) + t_shift
-    r_in = scale * rng.uniform(0.8, 1.6)
-    barred = rng.random() < 0.6
-    if barred:
-        _bar(scene, f, rng, r_in, rng.uniform(0.1, 0.4), t_ring - 0.2)
-    style = rng.choice(["inner", "outer", "both", "arms"], p=[0.3, 0.25, 0.25, 0.2])
-    width = scale * rng.uniform(0.15, 0.45)
-    complete = rng.uniform(0.2, 1.0) if rng.random() < 0.65 else 1.0
-    ring_amp = rng.uniform(0.12, 0.45)
-    if style in ("inner", "both", "arms"):
-        scene.add(ring_amp * _ring_profile(f, r_in, width, complete), _colour(t_ring))
-    r_out = r_in * rng.uniform(1.7, 2.6)
-    if style in ("outer", "both"):
-        scene.add(ring_amp * rng.uniform(0.4, 0.9) * _ring_profile(f, r_out, width * 1.5, complete),
-                  _colour(t_ring + 0.1))
+    f = _Frame(scene, *centre, rng.uniform(0, np.pi), rng.uniform(0.4, 1.0))
+    scene.peak = max(scene.peak, 1.0)
+    t_bulge = rng.beta(1.5, 4.0) + t_shift
+    t_ring = t_bulge + rng.uniform(0.0, 0.6)
+    h = scale * rng.uniform(0.8, 1.2)
+    r_in = h * rng.uniform(0.8, 1.8)
+    style = rng.choice(["inner", "outer", "both", "arms"], p=[0.3, 0.2, 0.3, 0.2])
+    r_ring = r_in * rng.uniform(1.8, 2.6) if style == "outer" else r_in
+    amp_d = rng.uniform(0.25, 0.7)
+    gap = 1 - rng.uniform(0.3, 0.9) * np.exp(-0.5 * ((f.r - np.float32(0.75 * r_ring)) / np.float32(0.22 * r_ring)) ** 2)
+    scene.add(amp_d * _disk_profile(f, h) * gap, _colour(t_bulge + 0.15))
+    _bulge(scene, f, rng, h * rng.uniform(0.15, 0.4), rng.uniform(0.15, 0.8), t_bulge)
+    if rng.random() < 0.55:
+        _bar(scene, f, rng, r_in * rng.uniform(0.7, 1.0), amp_d * rng.uniform(0.3, 0.8), t_bulge + 0.1)
+    elif rng.random() < 0.5:
+        # A lens: a flat shelf of light filling the inner ring.
+        scene.add(amp_d * rng.uniform(0.2, 0.5) * _sersic(f.r, 0.7 * r_in, rng.uniform(0.3, 0.5)),
+                  _colour(t_bulge + 0.1))
+    phase = rng.uniform(0, 2 * np.pi)
+    complete = rng.uniform(0.25, 1.0) if rng.random() < 0.5 else 1.0
+    radii = {"inner": [r_in], "outer": [r_ring], "both": [r_in, r_in * rng.uniform(1.8, 2.6)], "arms": [r_in]}[style]
+    for k, r in enumerate(radii):
+        local = amp_d * np.exp(-r / h)  # disk surface brightness the ring must stand out from
+        ring = _ring_profile(f, r, r * rng.uniform(0.07, 0.2), complete, phase)
+        scene.add(np.float32(local * rng.uniform(1.0, 4.0)) * ring, _colour(t_ring + 0.1 * k))
     if style == "arms":
-        # Arms leaving the ring (or bar ends) and winding outward: the commonest real ringed look.
+        # Arms leaving the ring and winding outward: a common real ringed look.
         arms = _spiral(f, rng, r_in, m=2, pitch=rng.uniform(8, 20)) * (f.r > r_in)
-        scene.add(ring_amp * 0.7 * arms * np.exp(-(f.r - r_in) / np.float32(r_in)), _colour(t_ring + 0.1))
-    if rng.random() < 0.5:
-        _knots(scene, f, rng, rng.integers(5, 30), 0, ring_amp * scale * 0.3, t_ring + 0.2,
-               ring=r_in if style != "outer" else r_out)
+        local = amp_d * np.exp(-r_in / h)
+        scene.add(np.float32(local * rng.uniform(0.6, 1.8)) * arms * np.exp(-(f.r - r_in) / np.float32(r_in)),
+                  _colour(t_ring + 0.1))
+    if rng.random() < 0.4:
+        _knots(scene, f, rng, rng.integers(5, 25), 0, amp_d * scale * 0.1, t_ring + 0.2, ring=radii[-1])
 
 
 def _paint_merger(scene, rng, centre, scale):
     """Two or three galaxies overlapping or side by side, sometimes with faint tails or a bridge."""
     n_gal = 2 if rng.random() < 0.85 else 3
     t_shift = rng.normal(0, 0.15)
-    sep = scale * rng.uniform(0.8, 3.5)
+    sep = min(scale * rng.uniform(0.8, 3.5), scene.size * rng.uniform(0.25, 0.5))
     angle = rng.uniform(0, 2 * np.pi)
     offsets = [np.zeros(2), sep * np.array([np.cos(angle), np.sin(angle)])]
     if n_gal == 3:
@@ -431,25 +445,26 @@ def _paint_irregular(scene, rng, centre, scale):
     # Overlapping low-concentration blobs make an asymmetric body with no dominant nucleus;
     # they overlap more than merging galaxies do, and none has a bulge.
     n_blob = rng.integers(2, 5)
-    spread = {"lopsided": 0.9, "clumpy": 0.6, "diffuse": 0.6}[style]
+    spread = {"lopsided": 1.0, "clumpy": 0.7, "diffuse": 0.8}[style]
     q, pa = rng.uniform(0.3, 1.0), rng.uniform(0, np.pi)
     main = _Frame(scene, *centre, pa, q)
     scene.peak = max(scene.peak, 1.0)
     t_body = rng.beta(2, 2) + t_shift
     for _ in range(n_blob):
         off = rng.normal(0, spread * scale, 2)
-        f = _Frame(scene, *(centre + off), pa + rng.normal(0, 0.5), q * rng.uniform(0.6, 1.2))
-        prof = _sersic(_lumpy_radius(f, rng), scale * rng.uniform(0.8, 1.6), rng.uniform(0.4, 1.0))
+        f = _Frame(scene, *(centre + off), pa + rng.normal(0, 0.3), max(0.45, q * rng.uniform(0.7, 1.2)))
+        prof = _sersic(_lumpy_radius(f, rng), scale * rng.uniform(0.8, 1.6), rng.uniform(0.6, 1.2))
         scene.add(rng.uniform(0.2, 0.6) * prof, _colour(t_body + rng.normal(0, 0.1)))
-    n_knots = {"clumpy": rng.integers(6, 30), "diffuse": rng.integers(0, 6)}.get(style, rng.integers(0, 12))
-    _knots(scene, main, rng, n_knots, 1.8 * scale, scale * rng.uniform(0.05, 0.3), t_body + 0.15)
+    n_knots = {"clumpy": rng.integers(8, 35), "diffuse": rng.integers(2, 10)}.get(style, rng.integers(3, 15))
+    knot_flux = scale * (rng.uniform(0.12, 0.45) if style == "clumpy" else rng.uniform(0.05, 0.3))
+    _knots(scene, main, rng, n_knots, 1.8 * scale, knot_flux, t_body + 0.15)
 
 
 def _lumpy_radius(f, rng):
     """Plane radius with random low-order azimuthal distortions: irregular, non-elliptical outlines."""
     wobble = 1.0
-    for m in (1, 2, 3):
-        wobble = wobble + np.float32(rng.uniform(0, 0.3 / m**1.5)) * np.cos(m * f.theta - np.float32(rng.uniform(0, 6.3)))
+    for m, most in ((1, 0.25), (2, 0.08), (3, 0.05)):
+        wobble = wobble + np.float32(rng.uniform(0, most)) * np.cos(m * f.theta - np.float32(rng.uniform(0, 6.3)))
     return f.r * wobble
 
 
