@@ -21,7 +21,6 @@ import numpy as np
 from galaxy_edge import CLASS_NAMES
 
 N_CLASSES = len(CLASS_NAMES)
-NORMAL, RINGED, MERGER, IRREGULAR = range(N_CLASSES)
 
 # Stellar-population colours in linear RGB flux: old/red through yellow-white to young/blue (a
 # straight red-blue mix would pass through pink, which galaxies are not). A component's colour is
@@ -298,7 +297,7 @@ def _galaxy(scene, rng, cx, cy, scale, kind, amp=1.0, t_shift=0.0, q=None, pa=No
         rng: random generator.
         cx, cy: centre offset from the frame centre in pixels.
         scale: disk scale length in pixels (sets the galaxy size).
-        kind: "elliptical", "lenticular", "disk", "spiral", "edgeon" or "clumpy".
+        kind: "elliptical", "lenticular", "disk" (faint arms), "spiral" or "edgeon".
         amp: overall surface brightness.
         t_shift: shift of all colours toward blue (+) or red (-).
         q, pa: axis ratio and position angle; drawn when None.
