@@ -72,11 +72,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/real-accuracy")
     ap.add_argument("--skip-train", action="store_true", help="reuse an existing run and export")
+    ap.add_argument("--export-dir", help="where the run's export is (default: RUN-export)")
     ap.add_argument("--tag", default="", help="suffix for the results file name")
     ap.add_argument("train_args", nargs="*", help="extra flags for galaxy-edge train (after --)")
     args = ap.parse_args()
     exe = str(Path(sys.executable).parent / "galaxy-edge")
-    run_dir, export_dir = args.run, f"{args.run}-export"
+    run_dir, export_dir = args.run, args.export_dir or f"{args.run}-export"
     train_cmd = [exe, "train", "--out", run_dir, "--overwrite", *args.train_args]
     export_cmd = [exe, "export", run_dir, "--int8", "--float32", "--out", export_dir]
     result = {"machine": f"{platform.machine()} {platform.processor()}", "commands": [shlex.join(train_cmd), shlex.join(export_cmd)]}

@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,8 +128,8 @@ def export_run(run, out, options, log=print):
             f"{', '.join(failed)} agrees with the Keras model on {worst:.1%} of validation images, "
             f"below --min-agreement {options.min_agreement:.0%}; see {out / 'parity_report.txt'}"
         )
-    first = next(iter(results))
-    log(f"Next: galaxy-edge classify --model {out / f'model_{first}.tflite'} IMAGES...")
+    device_model = "int8" if "int8" in results else next(iter(results))
+    log(f"Next: galaxy-edge classify --model {out / f'model_{device_model}.tflite'} IMAGES...")
     return report
 
 
@@ -164,8 +165,10 @@ def convert(fixed_model, variant, calibration_images=None):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif variant != "float32":
         raise ValueError(f"unknown variant {variant!r}")
-    # The converter prints the SavedModel signature to stdout: noise for a user.
-    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+    # The converter prints the SavedModel signature to stdout, and warns that an int8 input has
+    # no statistics (it needs none: its range is the 0-255 pixel range): noise for a user.
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
         return converter.convert()
 
 
