@@ -130,7 +130,7 @@ def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_r
 @click.option("--dynamic", is_flag=True, help="Dynamic-range: int8 weights, float activations.")
 @click.option("--float32", "float32", is_flag=True, help="Plain float32 (the default when no variant is named).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("export"), show_default=True)
-@click.option("--calibration-samples", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--calibration-samples", type=click.IntRange(1), default=1000, show_default=True, help="Images of the representative dataset for int8.")
 @click.option("--calibration-data", type=click.Path(path_type=Path), help="An .npz or image folder to calibrate on.")
 @click.option("--validation-data", type=click.Path(path_type=Path), help="Labelled data for the parity check.")
 @click.option(

@@ -46,7 +46,7 @@ class ExportOptions:
     """
 
     variants: list = field(default_factory=lambda: ["float32"])
-    calibration_samples: int = 200
+    calibration_samples: int = 1000
     calibration_data: Path = None
     validation_data: Path = None
     min_agreement: float = 0.98
