@@ -36,6 +36,7 @@ test: setup setup-device
 
 # Builds the test models with TensorFlow, then runs the device tests where TensorFlow is absent.
 test-device: setup setup-device
+	$(DEVICE_VENV)/bin/pip install --quiet --no-deps --force-reinstall .
 	$(BIN)/python -m tests.make_device_models .test-models
 	cd tests && GALAXY_EDGE_TEST_MODELS=$(CURDIR)/.test-models ../$(DEVICE_VENV)/bin/python -m pytest -q -m device -p no:cacheprovider .
 

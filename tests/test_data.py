@@ -5,6 +5,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from conftest import HAS_TF, needs_tf
 from galaxy_edge.cli import cli
 from galaxy_edge.data import load_dataset
 from galaxy_edge.errors import DataError, ImageError
@@ -130,8 +131,17 @@ def test_empty_class_folder(tmp_path):
     assert str(e.value) == f"{tmp_path / 'normal'}: class folder holds no .png/.jpg/.jpeg/.tif images"
 
 
+@needs_tf
 def test_train_on_missing_path_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(cli, ["train", "--data", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "run")])
     assert result.exit_code == 1
     assert result.output.strip() == f"Error: {tmp_path / 'nope.npz'}: no such file or folder"
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(HAS_TF, reason="only meaningful on the device install, without the [train] extra")
+def test_train_without_the_extra_names_the_install_command(tmp_path):
+    result = CliRunner().invoke(cli, ["train", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: this command needs the training extra (")
+    assert result.output.strip().endswith("is not installed): pip install 'galaxy-edge[train]'")
