@@ -58,12 +58,16 @@ def score(predict, cc, decals):
     cc_probs = predict(cc[0])
     rep = classification_report(cc[1], cc_probs, CLASS_NAMES)
     d_probs = predict(decals[0])
-    ringed = CLASS_NAMES.index("ringed")
+    ringed, normal = CLASS_NAMES.index("ringed"), CLASS_NAMES.index("normal")
+    # decals-rings has no four-class labels. As a proxy, a ring should come out `ringed` and a
+    # featured face-on galaxy without one `normal` (Galaxy Zoo's "no odd feature").
+    proxy = np.where(decals[1] == 1, ringed, normal)
     return {
         "codecademy_accuracy": rep["accuracy"],
         "codecademy_confusion_matrix": rep["confusion_matrix"],
         "codecademy_predictions": [CLASS_NAMES[k] for k in cc_probs.argmax(1)],
         "decals_ring_auc": binary_auc(decals[1] == 1, d_probs[:, ringed]),
+        "decals_proxy_accuracy": float((d_probs.argmax(1) == proxy).mean()),
         "decals_predicted_class_counts": np.bincount(d_probs.argmax(1), minlength=4).tolist(),
     }
 

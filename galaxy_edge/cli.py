@@ -90,10 +90,13 @@ def synth(out, count, seed, fmt, overwrite):
 @click.option("--synth-count", type=click.IntRange(8), default=5000, show_default=True, help="Synthetic images.")
 @click.option("--augment/--no-augment", default=None, help="Default: on (edge), off (seed).")
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True), help="Default: 1e-3 (1e-4 with --init).")
+@click.option(
+    "--schedule", type=click.Choice(["constant", "cosine"]), help="Learning-rate schedule. Default: cosine (edge), constant (seed)."
+)
 @click.option("--init", type=click.Path(path_type=Path), help="Fine-tune the model of this run folder.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder. Default: runs/<time>-<arch>.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
-def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_rate, init, out, overwrite):
+def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_rate, schedule, init, out, overwrite):
     """Train a galaxy classifier and write a run folder.
 
     The folder holds the Keras model, its metadata, history, validation metrics
@@ -115,6 +118,7 @@ def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_r
         synth_count=synth_count,
         augment=augment,
         learning_rate=learning_rate,
+        schedule=schedule,
         init=str(init) if init else None,
     )
     out = out or RUNS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{arch}"
