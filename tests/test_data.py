@@ -145,3 +145,22 @@ def test_train_without_the_extra_names_the_install_command(tmp_path):
     assert result.exit_code == 1
     assert result.output.startswith("Error: this command needs the training extra (")
     assert result.output.strip().endswith("is not installed): pip install 'galaxy-edge[train]'")
+
+
+@pytest.mark.parametrize("name, fmt", [("sky.npz", "auto"), ("sky", "png"), ("sky", "jpg")])
+def test_synth_command_writes_loadable_data(tmp_path, name, fmt):
+    out = tmp_path / name
+    result = CliRunner().invoke(cli, ["synth", "--out", str(out), "--count", "8", "--seed", "4", "--format", fmt])
+    assert result.exit_code == 0, result.output
+    ds = load_dataset(out)
+    assert ds.images.shape == (8, 128, 128, 3)
+    assert sorted(ds.labels.tolist()) == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_synth_refuses_to_overwrite(tmp_path):
+    out = tmp_path / "sky.npz"
+    out.write_bytes(b"keep me")
+    result = CliRunner().invoke(cli, ["synth", "--out", str(out), "--count", "4"])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: {out}: already exists; choose another --out or pass --overwrite"
+    assert out.read_bytes() == b"keep me"
