@@ -265,7 +265,7 @@ def _validate(path, validation, keras_probs, seconds, log):
     if dynamic:
         raise ModelError(f"{path.name}: conversion left dynamic-shape ops {dynamic}; the graph would not run in one XNNPACK partition")
     details = {t["name"]: str(np.dtype(t["dtype"])) for t in clf.interpreter.get_tensor_details()}
-    inp, out = clf._in, clf._out
+    inp, out = clf.input_details, clf.output_details
     return {
         "size_bytes": path.stat().st_size,
         "sha256": sha256_file(path),

@@ -99,7 +99,7 @@ def benchmark_model(model_path, image_paths, runs=100, warmup=10, num_threads=1)
     if not images:
         raise DataError("none of the benchmark images could be read")
 
-    interp, index = clf.interpreter, clf._in["index"]
+    interp, index = clf.interpreter, clf.input_details["index"]
     tensor = clf.quantize(load_image(images[0], clf.input_size))
     interp.set_tensor(index, tensor)
 

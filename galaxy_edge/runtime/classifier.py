@@ -38,24 +38,25 @@ class Classifier:
         inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(f"{model_path}: expected one input and one output tensor")
-        self._in, self._out = inputs[0], outputs[0]
+        # The interpreter's own tensor details: shape, dtype, index and (scale, zero point).
+        self.input_details, self.output_details = inputs[0], outputs[0]
         size = self.metadata["input"]["height"]
-        if tuple(self._in["shape"]) != (1, size, size, 3):
-            raise ModelError(f"{model_path}: input shape {tuple(self._in['shape'])} is not (1, {size}, {size}, 3)")
-        if tuple(self._out["shape"]) != (1, len(self.class_names)):
+        if tuple(self.input_details["shape"]) != (1, size, size, 3):
+            raise ModelError(f"{model_path}: input shape {tuple(self.input_details['shape'])} is not (1, {size}, {size}, 3)")
+        if tuple(self.output_details["shape"]) != (1, len(self.class_names)):
             raise ModelError(
-                f"{model_path}: output shape {tuple(self._out['shape'])} does not match "
+                f"{model_path}: output shape {tuple(self.output_details['shape'])} does not match "
                 f"{len(self.class_names)} classes in its metadata"
             )
         self.input_size = size
-        self.input_dtype = np.dtype(self._in["dtype"])
+        self.input_dtype = np.dtype(self.input_details["dtype"])
 
     def quantize(self, image):
         """The model's input tensor for one uint8 image, using the model's own scale and zero point."""
         x = image[np.newaxis]
         if self.input_dtype == np.float32:
             return x.astype(np.float32)
-        scale, zero_point = self._in["quantization"]
+        scale, zero_point = self.input_details["quantization"]
         if scale == 1.0 and zero_point == -128 and self.input_dtype == np.int8:
             # The usual case (rescaling inside the model): uint8 -> int8 is a shift, no float maths.
             return (x.astype(np.int16) - 128).astype(np.int8)
@@ -65,14 +66,14 @@ class Classifier:
 
     def invoke(self, tensor):
         """Run the interpreter on a ready input tensor; return the raw output tensor."""
-        self.interpreter.set_tensor(self._in["index"], tensor)
+        self.interpreter.set_tensor(self.input_details["index"], tensor)
         self.interpreter.invoke()
-        return self.interpreter.get_tensor(self._out["index"])[0]
+        return self.interpreter.get_tensor(self.output_details["index"])[0]
 
     def dequantize(self, raw):
         if raw.dtype == np.float32:
             return raw
-        scale, zero_point = self._out["quantization"]
+        scale, zero_point = self.output_details["quantization"]
         return (raw.astype(np.float32) - zero_point) * scale
 
     def probabilities(self, image):
