@@ -84,7 +84,12 @@ def main():
     run_dir, export_dir = args.run, args.export_dir or f"{args.run}-export"
     train_cmd = [exe, "train", "--out", run_dir, "--overwrite", *args.train_args]
     export_cmd = [exe, "export", run_dir, "--int8", "--float32", "--out", export_dir]
-    result = {"machine": f"{platform.machine()} {platform.processor()}", "commands": [shlex.join(train_cmd), shlex.join(export_cmd)]}
+    shown = [shlex.join(["galaxy-edge", *cmd[1:]]) for cmd in (train_cmd, export_cmd)]
+    result = {
+        "benchmark_command": shlex.join(["python", "benchmarks/real_accuracy.py", *sys.argv[1:]]),
+        "machine": f"{platform.machine()} {platform.processor()}",
+        "commands": shown,
+    }
     if not args.skip_train:
         result["train_seconds"] = run(train_cmd)
         result["export_seconds"] = run(export_cmd)
@@ -112,7 +117,44 @@ def main():
         result["real"]["int8_vs_float32_agreement"] = float((f32(both).argmax(1) == i8(both).argmax(1)).mean())
     name = f"real_accuracy{args.tag}"
     atomic.write_json(RESULTS / f"{name}.json", result)
-    print(json.dumps(result, indent=2))
+    atomic.write_text(RESULTS / f"{name}.md", summary(result))
+    print(summary(result))
+
+
+def summary(result):
+    """The results as a Markdown table a person can read."""
+    lines = [
+        "# Trained on the synthetic sky, scored on real galaxies",
+        "",
+        "```console",
+        f"$ {result['benchmark_command']}",
+        *(f"$ {c}" for c in result["commands"]),
+        "```",
+        "",
+        f"Synthetic validation: accuracy {result['synthetic_validation']['accuracy']:.3f}, "
+        f"AUC {result['synthetic_validation']['auc']:.3f} (n = {result['synthetic_validation']['n']}); "
+        f"int8 agrees with Keras on {result['int8_agreement_synthetic']:.1%} of it.",
+        "",
+    ]
+    if "real" not in result:
+        return "\n".join(lines + ["Real images: ../shared/data was not present.", ""])
+    lines += [
+        "| model | Codecademy 4-class accuracy (17) | DECaLS ring-vs-not AUC (470) | DECaLS proxy accuracy | DECaLS predicted [normal, ringed, merger, irregular] |",
+        "|---|---|---|---|---|",
+    ]
+    for model in ("keras", "float32", "int8"):
+        r = result["real"][model]
+        lines.append(
+            f"| {model} | {r['codecademy_accuracy']:.3f} | {r['decals_ring_auc']:.3f} | "
+            f"{r['decals_proxy_accuracy']:.3f} | {r['decals_predicted_class_counts']} |"
+        )
+    lines += [
+        "",
+        f"int8 and float32 agree on {result['real']['int8_vs_float32_agreement']:.1%} of the 487 real images.",
+        "Proxy accuracy: a ring should come out `ringed`, a featured galaxy without one `normal`.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
