@@ -106,6 +106,8 @@ def export_run(run, out, options, log=print):
             path = stage / f"model_{variant}.tflite"
             path.write_bytes(tflite)
             sidecar = _sidecar(meta, variant, source_sha, calibration if variant == "int8" else None)
+            # The runtime refuses a model without its sidecar, so a first one goes down before the
+            # check; the final one adds what only the check reads off the model.
             atomic.write_json(path.with_suffix(".json"), sidecar)
             results[variant] = _validate(path, validation, keras_probs, seconds, log)
             atomic.write_json(path.with_suffix(".json"), {**sidecar, **_sidecar_quantization(results[variant])})
