@@ -6,7 +6,6 @@ Exports RUN to a temporary folder with all four variants (the parity check runs 
 benchmarks/results/export_variants.json and .md. The int8 file should be at most 0.40 of float32.
 """
 
-import json
 import sys
 import tempfile
 import time
