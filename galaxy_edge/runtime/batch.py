@@ -132,7 +132,7 @@ def classify_items(classifier, items, workers=None):
     """
     workers = default_workers() if workers is None else workers
     size = classifier.input_size
-    todo = [(path, error) for path, error in items]
+    todo = list(items)
     if workers <= 1 or len(todo) <= 1:
         for path, error in todo:
             yield _finish(classifier, path, *((None, error) if error else decode(path, size)))
