@@ -93,10 +93,14 @@ def synth(out, count, seed, fmt, overwrite):
 @click.option(
     "--schedule", type=click.Choice(["constant", "cosine"]), help="Learning-rate schedule. Default: cosine (edge), constant (seed)."
 )
+@click.option(
+    "--label-smoothing", type=click.FloatRange(0, 1, max_open=True), help="Default: 0.1 (edge), 0 (seed)."
+)
 @click.option("--init", type=click.Path(path_type=Path), help="Fine-tune the model of this run folder.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder. Default: runs/<time>-<arch>.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
-def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_rate, schedule, init, out, overwrite):
+def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_rate, schedule, label_smoothing, init,
+          out, overwrite):
     """Train a galaxy classifier and write a run folder.
 
     The folder holds the Keras model, its metadata, history, validation metrics
@@ -119,6 +123,7 @@ def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_r
         augment=augment,
         learning_rate=learning_rate,
         schedule=schedule,
+        label_smoothing=label_smoothing,
         init=str(init) if init else None,
     )
     out = out or RUNS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{arch}"

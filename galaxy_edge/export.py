@@ -211,13 +211,19 @@ def _check_model(model, meta, run):
 
 
 def _fixed_batch_copy(model, meta, size):
-    from galaxy_edge.train.models import build_model
+    from galaxy_edge.train import models
 
+    # A capped edge model is rebuilt with ReLU6 and rescaled to compute the same function: the
+    # converter fuses ReLU6 into the convolution, where another cap would add MINIMUM ops.
+    cap = models.activation_cap(model) if meta["arch"] == "edge" else None
     try:
-        fixed = build_model(meta["arch"], n_classes=len(meta["class_names"]), size=size, batch_size=1)
+        fixed = models.build_model(meta["arch"], n_classes=len(meta["class_names"]), size=size, batch_size=1,
+                                   cap=models.EXPORT_CAP if cap else None)
         fixed.set_weights(model.get_weights())
     except ValueError as e:
         raise ModelError(f"model weights do not fit the {meta['arch']!r} architecture ({e})") from None
+    if cap:
+        models.rescale_caps(fixed, models.EXPORT_CAP / cap)
     return fixed
 
 

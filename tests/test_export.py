@@ -25,6 +25,35 @@ def test_int8_tensors_really_are_int8(built_models):
     assert dtypes == {"int8", "int32"}
 
 
+@pytest.mark.parametrize("cap", [3.0, None])
+def test_export_copy_computes_what_the_trained_model_did(cap):
+    # A capped model is rebuilt with ReLU6 and rescaled weights; an uncapped one is copied as is.
+    import keras
+
+    from galaxy_edge import CLASS_NAMES
+    from galaxy_edge.export import _fixed_batch_copy
+    from galaxy_edge.train.models import build_model
+
+    model = build_model("edge", cap=cap, seed=1)
+    rng = np.random.default_rng(0)
+    for i in range(1, 9):
+        # Batch-norm parameters and statistics as after training, so activations do reach the cap.
+        bn = model.get_layer(f"bn{i}")
+        shape = bn.get_weights()[0].shape
+        bn.set_weights([rng.uniform(1, 3, shape), rng.normal(0.5, 0.5, shape), rng.normal(0, 0.5, shape),
+                        rng.uniform(0.5, 2, shape)])
+    images = rng.integers(0, 256, (4, 128, 128, 3)).astype(np.float32)
+    fixed = _fixed_batch_copy(model, {"arch": "edge", "class_names": list(CLASS_NAMES)}, 128)
+
+    assert fixed.get_layer("relu1").max_value == (6.0 if cap else None)
+    if cap:
+        probe = keras.Model(model.input, model.get_layer("relu3").output)
+        assert probe.predict(images, verbose=0).max() == pytest.approx(cap)
+    expected = model.predict(images, verbose=0)
+    got = np.concatenate([fixed.predict(image[None], verbose=0) for image in images])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
 def test_int8_export_agrees_with_keras_and_reports_it(built_models):
     folder = built_models["int8"].parent
     report = json.loads((folder / "parity_report.json").read_text())

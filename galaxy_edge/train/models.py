@@ -16,15 +16,24 @@ ARCHS = ("edge", "seed")
 DEFAULT_ARCH = "edge"
 # (filters, stride) of the edge CNN's 3x3 conv blocks: 128 px in, 4x4 out.
 EDGE_BLOCKS = ((16, 2), (24, 2), (24, 1), (32, 2), (32, 1), (48, 2), (48, 1), (64, 2))
+# The edge CNN's activations are capped at 3 (ReLU clipped at 3 batch-norm units) when it trains.
+# int8 gives each activation tensor 256 levels over its calibrated range; uncapped, a few outliers
+# (up to 23, against a typical activation of 0.4) stretched that range, and the rounding error
+# grew to 6% of the signal by the last layer. Export rescales every block by EXPORT_CAP / cap,
+# so the cap becomes a ReLU6 fused into its convolution (see `rescale_caps`).
+ACTIVATION_CAP = 3.0
+EXPORT_CAP = 6.0
 
 
-def build_model(arch=DEFAULT_ARCH, n_classes=len(CLASS_NAMES), size=INPUT_SIZE, batch_size=None, seed=0):
+def build_model(arch=DEFAULT_ARCH, n_classes=len(CLASS_NAMES), size=INPUT_SIZE, batch_size=None, seed=0,
+                cap=ACTIVATION_CAP):
     """Build an uncompiled model.
 
     Args:
         arch: "edge" (the default) or "seed" (exactly the Codecademy seed CNN).
         batch_size: None for training; 1 for a clean TFLite graph.
         seed: seeds the weight initialisers.
+        cap: the edge CNN's activation ceiling (None: plain ReLU, as in runs before the cap).
     """
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((size, size, 3), batch_size=batch_size, name="image")
@@ -32,7 +41,7 @@ def build_model(arch=DEFAULT_ARCH, n_classes=len(CLASS_NAMES), size=INPUT_SIZE, 
     if arch == "seed":
         outputs = _seed_body(x, n_classes)
     elif arch == "edge":
-        outputs = _edge_body(x, n_classes)
+        outputs = _edge_body(x, n_classes, cap)
     else:
         raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHS)}")
     return keras.Model(inputs, outputs, name=f"galaxy_{arch}")
@@ -49,7 +58,7 @@ def _seed_body(x, n_classes):
     return layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
 
 
-def _edge_body(x, n_classes):
+def _edge_body(x, n_classes, cap):
     # Strided 3x3 conv blocks with batch norm (folded into the conv on export), then global
     # average pooling: no Flatten, so the head sees no fixed position, which suits galaxies
     # that have no preferred orientation or exact centre.
@@ -58,10 +67,32 @@ def _edge_body(x, n_classes):
         # momentum 0.9 (not Keras' 0.99): the moving statistics settle within the few hundred
         # steps of a short run or a fine-tune, so validation sees the weights it trained.
         x = layers.BatchNormalization(momentum=0.9, name=f"bn{i + 1}")(x)
-        x = layers.ReLU(name=f"relu{i + 1}")(x)
+        x = layers.ReLU(max_value=cap, name=f"relu{i + 1}")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dropout(0.3, name="dropout")(x)
     return layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+
+
+def activation_cap(model):
+    """The ceiling of an edge model's activations (None if uncapped)."""
+    return model.get_layer("relu1").max_value
+
+
+def rescale_caps(model, factor):
+    """Scale every conv block's output by `factor` and the next layer's weights by 1 / factor, in place.
+
+    ReLU commutes with a positive scale (min(relu(k x), k c) = k min(relu(x), c)), so a model
+    built with cap `c * factor` and given these weights computes exactly what the model with cap
+    `c` did. Batch norm's gamma and beta carry the scale; the next conv or the dense head undoes it.
+    """
+    for i in range(1, len(EDGE_BLOCKS) + 1):
+        bn = model.get_layer(f"bn{i}")
+        gamma, beta, mean, var = bn.get_weights()
+        bn.set_weights([gamma * factor, beta * factor, mean, var])
+        following = model.get_layer(f"conv{i + 1}" if i < len(EDGE_BLOCKS) else "probabilities")
+        weights = following.get_weights()
+        weights[0] = weights[0] / factor
+        following.set_weights(weights)
 
 
 def count_macs(model):
