@@ -58,6 +58,7 @@ def decals_set():
 
 
 def score(predict, cc, decals):
+    """The headline figures of one model, and its top-1 class for every image (Codecademy, then DECaLS)."""
     cc_probs = predict(cc[0])
     rep = classification_report(cc[1], cc_probs, CLASS_NAMES)
     d_probs = predict(decals[0])
@@ -65,7 +66,7 @@ def score(predict, cc, decals):
     # decals-rings has no four-class labels. As a proxy, a ring should come out `ringed` and a
     # featured face-on galaxy without one `normal` (Galaxy Zoo's "no odd feature").
     proxy = np.where(decals[1] == 1, ringed, normal)
-    return {
+    figures = {
         "codecademy_accuracy": rep["accuracy"],
         "codecademy_confusion_matrix": rep["confusion_matrix"],
         "codecademy_predictions": [CLASS_NAMES[k] for k in cc_probs.argmax(1)],
@@ -73,6 +74,7 @@ def score(predict, cc, decals):
         "decals_proxy_accuracy": float((d_probs.argmax(1) == proxy).mean()),
         "decals_predicted_class_counts": np.bincount(d_probs.argmax(1), minlength=4).tolist(),
     }
+    return figures, np.concatenate([cc_probs, d_probs]).argmax(1)
 
 
 def main():
@@ -126,15 +128,13 @@ def evaluate_seed(exe, run_dir, seed, train_args, skip_train, real):
 
     cc, decals = real
     model, _ = load_run_model(ROOT / run_dir)
-    out["real"] = {"keras": score(lambda x: model.predict(x.astype(np.float32), verbose=0), cc, decals)}
-    both = np.concatenate([cc[0], decals[0]])
+    out["real"] = {"keras": score(lambda x: model.predict(x.astype(np.float32), verbose=0), cc, decals)[0]}
     top1 = {}
     for variant in ("float32", "int8"):
         predict = Classifier(ROOT / export_dir / f"model_{variant}.tflite").probabilities_batch
-        out["real"][variant] = score(predict, cc, decals)
-        top1[variant] = predict(both).argmax(1)
+        out["real"][variant], top1[variant] = score(predict, cc, decals)
     out["real"]["int8_vs_float32_agreement"] = float((top1["float32"] == top1["int8"]).mean())
-    out["real"]["n_images"] = len(both)
+    out["real"]["n_images"] = len(top1["int8"])
     return out
 
 
