@@ -5,8 +5,9 @@ cutouts, so the generator aims at the look of real surveys rather than at clean,
 
 * the galaxy fills a large part of the frame (tight Galaxy Zoo crops down to smaller DECaLS-like ones);
 * a dark, smooth sky with faint correlated noise, field stars, compact background galaxies;
-* mergers are mostly two smooth galaxies side by side or overlapping, tails are faint or absent;
-* rings come with bars, arms, lenses and partial rings;
+* mergers are two smooth galaxies side by side or overlapping with faint tails or none, or two
+  close nuclei in one lopsided envelope with broad plumes (the late stage, as SDSS crops show it);
+* rings come with bars, arms, lenses and partial rings; `normal` spans ellipticals to spirals;
 * colour is no class shortcut: every class spans red to blue, and the survey colour balance
   (warm SDSS gri, greyish DECaLS grz, HST, UKIDSS), PSF, stretch and JPEG artefacts are randomised.
 
@@ -247,6 +248,17 @@ def _spiral(f, rng, h, m=None, pitch=None, sharp=None):
     return arms * (1 - np.exp(-(f.r / np.float32(0.6 * h)) ** 2))
 
 
+def _arms(f, rng, h, flocculent):
+    """Spiral arm light over the disk: grand design (2-3 long arms) or flocculent (many short, patchy ones)."""
+    if not flocculent:
+        return rng.uniform(0.8, 2.0) * _spiral(f, rng, h, m=rng.choice([2, 2, 3]), pitch=rng.uniform(12, 30),
+                                               sharp=rng.uniform(2, 6))
+    # Two overlaid many-armed patterns break the arms into pieces.
+    pieces = [_spiral(f, rng, h, m=rng.choice([3, 4, 5]), pitch=rng.uniform(20, 40), sharp=rng.uniform(1, 3))
+              for _ in range(2)]
+    return rng.uniform(0.25, 0.75) * (pieces[0] + pieces[1])
+
+
 def _ring_profile(f, radius, width, complete, phase):
     """Gaussian ring at plane radius `radius`; `complete` < 1 fades the side opposite `phase`."""
     ring = np.exp(-0.5 * ((f.r - np.float32(radius)) / np.float32(width)) ** 2)
@@ -316,10 +328,14 @@ def _galaxy(scene, rng, cx, cy, scale, kind, amp=1.0, t_shift=0.0, q=None, pa=No
     before = scene.smooth.copy() if kind == "edgeon" else None
     disk = _disk_profile(f, scale)
     if kind == "spiral":
-        disk = disk * (1 - rng.uniform(0.4, 0.8) + rng.uniform(0.8, 1.6) * _spiral(f, rng, scale))
-        _knots(scene, f, rng, rng.integers(0, 25), 2.5 * scale, amp * scale * 0.15, t_disk + 0.2)
+        flocculent = rng.random() < 0.5
+        disk = disk * (rng.uniform(0.3, 0.7) + _arms(f, rng, scale, flocculent))
+        n_knots = rng.integers(10, 40) if flocculent else rng.integers(0, 20)
+        _knots(scene, f, rng, n_knots, 2.5 * scale, amp * scale * 0.12, t_disk + 0.2)
+        if rng.random() < 0.35:
+            _bar(scene, f, rng, scale * rng.uniform(0.6, 1.2), amp * rng.uniform(0.15, 0.4), t_bulge + 0.1)
     elif kind == "disk":
-        # Faint arms only: Galaxy Zoo "normal" galaxies look smooth.
+        # A plain disk: faint arms at most.
         disk = disk * (1 + rng.uniform(0, 0.25) * _spiral(f, rng, scale))
     scene.add(amp * rng.uniform(0.5, 1.0) * disk, _colour(t_disk))
     b_re = scale * rng.uniform(0.2, 0.6)
@@ -333,9 +349,15 @@ def _galaxy(scene, rng, cx, cy, scale, kind, amp=1.0, t_shift=0.0, q=None, pa=No
 
 
 def _paint_normal(scene, rng, centre, scale):
-    """Smooth ellipticals, lenticulars and plain disks (rarely with faint arms)."""
-    kind = rng.choice(["elliptical", "lenticular", "disk"], p=[0.45, 0.35, 0.2])
-    _galaxy(scene, rng, *centre, scale, kind, t_shift=rng.normal(0, 0.15))
+    """Ellipticals, lenticulars, plain disks and spirals: Galaxy Zoo's "nothing odd" answer.
+
+    Spirals belong here, not elsewhere: in Galaxy Zoo a spiral without a ring, merger or
+    irregularity is normal, and most featured galaxies of a DECaLS field are such spirals.
+    They are a little bluer, like real star-forming disks.
+    """
+    kind = rng.choice(["elliptical", "lenticular", "disk", "spiral"], p=[0.28, 0.22, 0.15, 0.35])
+    t_shift = rng.normal(0, 0.15) + (0.1 if kind == "spiral" else 0.0)
+    _galaxy(scene, rng, *centre, scale, kind, t_shift=t_shift)
 
 
 def _paint_ringed(scene, rng, centre, scale):
@@ -382,6 +404,14 @@ def _paint_ringed(scene, rng, centre, scale):
 
 
 def _paint_merger(scene, rng, centre, scale):
+    """Half are galaxies side by side, half late-stage mergers: close nuclei, one envelope, plumes."""
+    if rng.random() < 0.5:
+        _late_merger(scene, rng, centre, scale)
+    else:
+        _pair(scene, rng, centre, scale)
+
+
+def _pair(scene, rng, centre, scale):
     """Two or three galaxies overlapping or side by side, sometimes with faint tails or a bridge."""
     n_gal = 2 if rng.random() < 0.85 else 3
     t_shift = rng.normal(0, 0.15)
@@ -408,6 +438,29 @@ def _paint_merger(scene, rng, centre, scale):
         # A shared, lopsided outer envelope: the tell-tale of interacting pairs in blurry images.
         f = _Frame(scene, *(centre + offsets[:2].mean(0)), angle, rng.uniform(0.4, 0.8))
         scene.add(rng.uniform(0.03, 0.12) * _disk_profile(f, sep * 0.8 + scale), _colour(0.3 + t_shift))
+
+
+def _late_merger(scene, rng, centre, scale):
+    """Two close nuclei in one lopsided envelope, with broad plumes reaching the frame edge."""
+    t_shift = rng.normal(0, 0.15)
+    scale = scale * rng.uniform(1.0, 1.6)
+    sep = scale * rng.uniform(0.7, 1.8)
+    angle = rng.uniform(0, 2 * np.pi)
+    direction = np.array([np.cos(angle), np.sin(angle)])
+    nuclei = (centre - 0.4 * sep * direction, centre + 0.6 * sep * direction)
+    kinds, p = ["elliptical", "lenticular", "disk"], [0.45, 0.35, 0.2]
+    _galaxy(scene, rng, *nuclei[0], scale * rng.uniform(0.5, 0.9), rng.choice(kinds, p=p), t_shift=t_shift)
+    _galaxy(scene, rng, *nuclei[1], scale * rng.uniform(0.3, 0.8), rng.choice(kinds, p=p),
+            amp=rng.uniform(0.5, 1.0), t_shift=t_shift + rng.normal(0, 0.1))
+    env = _Frame(scene, *(centre + rng.normal(0, 0.5 * scale, 2)), angle + rng.normal(0, 0.5), rng.uniform(0.35, 0.8))
+    envelope = _sersic(_lumpy_radius(env, rng), scale * rng.uniform(1.5, 3.0), rng.uniform(0.7, 1.5))
+    scene.add(rng.uniform(0.02, 0.08) * envelope, _colour(0.35 + t_shift))
+    for _ in range(rng.integers(1, 3)):
+        g = _Frame(scene, *nuclei[rng.integers(0, 2)], rng.uniform(0, np.pi), rng.uniform(0.5, 1.0))
+        plume = _spiral(g, rng, scale, m=1, pitch=rng.uniform(20, 45), sharp=rng.uniform(2, 5))
+        plume = plume * (0.5 + 0.5 * np.cos(g.theta - np.float32(rng.uniform(0, 6.3))))  # one-sided
+        reach = np.exp(-g.r / np.float32(scale * rng.uniform(2.5, 5.0))) * (1 - np.exp(-(g.r / scale) ** 2))
+        scene.add(rng.uniform(0.15, 0.5) * plume * reach, _colour(rng.uniform(0.2, 0.7) + t_shift))
 
 
 def _tidal_tails(scene, rng, f, scale, t_shift):
