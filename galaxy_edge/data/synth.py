@@ -249,7 +249,7 @@ def _spiral(f, rng, h, m=None, pitch=None, sharp=None):
 
 
 def _arms(f, rng, h, flocculent):
-    """Spiral arm light over the disk: grand design (2-3 long arms) or flocculent (short, patchy ones)."""
+    """Spiral arm light over the disk: grand design (2-3 long arms) or flocculent (many short, patchy ones)."""
     if not flocculent:
         return rng.uniform(0.8, 2.0) * _spiral(f, rng, h, m=rng.choice([2, 2, 3]), pitch=rng.uniform(12, 30),
                                                sharp=rng.uniform(2, 6))
@@ -452,8 +452,7 @@ def _late_merger(scene, rng, centre, scale):
     _galaxy(scene, rng, *nuclei[0], scale * rng.uniform(0.5, 0.9), rng.choice(kinds, p=p), t_shift=t_shift)
     _galaxy(scene, rng, *nuclei[1], scale * rng.uniform(0.3, 0.8), rng.choice(kinds, p=p),
             amp=rng.uniform(0.5, 1.0), t_shift=t_shift + rng.normal(0, 0.1))
-    env_centre = centre + rng.normal(0, 0.5 * scale, 2)
-    env = _Frame(scene, *env_centre, angle + rng.normal(0, 0.5), rng.uniform(0.35, 0.8))
+    env = _Frame(scene, *(centre + rng.normal(0, 0.5 * scale, 2)), angle + rng.normal(0, 0.5), rng.uniform(0.35, 0.8))
     envelope = _sersic(_lumpy_radius(env, rng), scale * rng.uniform(1.5, 3.0), rng.uniform(0.7, 1.5))
     scene.add(rng.uniform(0.02, 0.08) * envelope, _colour(0.35 + t_shift))
     for _ in range(rng.integers(1, 3)):
@@ -486,14 +485,9 @@ def _bridge(scene, rng, f1, f2, scale, t_shift):
 
 
 def _paint_irregular(scene, rng, centre, scale):
-    """Clumpy, diffuse or lopsided star-forming bodies and edge-on disks, of any colour.
-
-    Real Galaxy Zoo irregulars fill their frame as other galaxies do, with ragged outlines
-    and no nucleus; drawn small and smooth, they would pass for distant normal galaxies.
-    """
-    style = rng.choice(["clumpy", "diffuse", "edgeon", "lopsided"], p=[0.35, 0.25, 0.15, 0.25])
-    t_shift = rng.normal(0.15, 0.2)
-    scale = scale * rng.uniform(1.0, 1.3)
+    """Clumpy, diffuse or lopsided star-forming bodies and edge-on disks, of any colour."""
+    style = rng.choice(["clumpy", "diffuse", "edgeon", "lopsided"], p=[0.35, 0.2, 0.25, 0.2])
+    t_shift = rng.normal(0.1, 0.2)
     if style == "edgeon":
         _galaxy(scene, rng, *centre, scale * rng.uniform(0.9, 1.4), "edgeon", t_shift=t_shift)
         return
@@ -502,28 +496,27 @@ def _paint_irregular(scene, rng, centre, scale):
         scene.dim = rng.uniform(0.45, 0.8)
     # Overlapping low-concentration blobs make an asymmetric body with no dominant nucleus;
     # they overlap more than merging galaxies do, and none has a bulge.
-    n_blob = rng.integers(3, 7)
-    spread = {"lopsided": 1.2, "clumpy": 0.9, "diffuse": 0.9}[style]
+    n_blob = rng.integers(2, 5)
+    spread = {"lopsided": 1.0, "clumpy": 0.7, "diffuse": 0.8}[style]
     q, pa = rng.uniform(0.3, 1.0), rng.uniform(0, np.pi)
     main = _Frame(scene, *centre, pa, q)
     scene.peak = max(scene.peak, 1.0)
     t_body = rng.beta(2, 2) + t_shift
     for _ in range(n_blob):
         off = rng.normal(0, spread * scale, 2)
-        f = _Frame(scene, *(centre + off), pa + rng.normal(0, 0.5), max(0.4, q * rng.uniform(0.6, 1.3)))
-        prof = _sersic(_lumpy_radius(f, rng, 1.75), scale * rng.uniform(0.6, 1.4), rng.uniform(0.5, 1.1))
-        scene.add(rng.uniform(0.2, 0.6) * prof, _colour(t_body + rng.normal(0, 0.12)))
-    n_knots = {"clumpy": rng.integers(10, 40), "diffuse": rng.integers(2, 12)}.get(style, rng.integers(4, 18))
+        f = _Frame(scene, *(centre + off), pa + rng.normal(0, 0.3), max(0.45, q * rng.uniform(0.7, 1.2)))
+        prof = _sersic(_lumpy_radius(f, rng), scale * rng.uniform(0.8, 1.6), rng.uniform(0.6, 1.2))
+        scene.add(rng.uniform(0.2, 0.6) * prof, _colour(t_body + rng.normal(0, 0.1)))
+    n_knots = {"clumpy": rng.integers(8, 35), "diffuse": rng.integers(2, 10)}.get(style, rng.integers(3, 15))
     knot_flux = scale * (rng.uniform(0.12, 0.45) if style == "clumpy" else rng.uniform(0.05, 0.3))
-    _knots(scene, main, rng, n_knots, 2.0 * scale, knot_flux, t_body + 0.15)
+    _knots(scene, main, rng, n_knots, 1.8 * scale, knot_flux, t_body + 0.15)
 
 
-def _lumpy_radius(f, rng, strength=1.0):
+def _lumpy_radius(f, rng):
     """Plane radius with random low-order azimuthal distortions: irregular, non-elliptical outlines."""
     wobble = 1.0
     for m, most in ((1, 0.25), (2, 0.08), (3, 0.05)):
-        amplitude = np.float32(rng.uniform(0, strength * most))
-        wobble = wobble + amplitude * np.cos(m * f.theta - np.float32(rng.uniform(0, 6.3)))
+        wobble = wobble + np.float32(rng.uniform(0, most)) * np.cos(m * f.theta - np.float32(rng.uniform(0, 6.3)))
     return f.r * wobble
 
 
