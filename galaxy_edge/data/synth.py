@@ -249,7 +249,7 @@ def _spiral(f, rng, h, m=None, pitch=None, sharp=None):
 
 
 def _arms(f, rng, h, flocculent):
-    """Spiral arm light over the disk: grand design (2-3 long arms) or flocculent (many short, patchy ones)."""
+    """Spiral arm light over the disk: grand design (2-3 long arms) or flocculent (short, patchy ones)."""
     if not flocculent:
         return rng.uniform(0.8, 2.0) * _spiral(f, rng, h, m=rng.choice([2, 2, 3]), pitch=rng.uniform(12, 30),
                                                sharp=rng.uniform(2, 6))
@@ -452,7 +452,8 @@ def _late_merger(scene, rng, centre, scale):
     _galaxy(scene, rng, *nuclei[0], scale * rng.uniform(0.5, 0.9), rng.choice(kinds, p=p), t_shift=t_shift)
     _galaxy(scene, rng, *nuclei[1], scale * rng.uniform(0.3, 0.8), rng.choice(kinds, p=p),
             amp=rng.uniform(0.5, 1.0), t_shift=t_shift + rng.normal(0, 0.1))
-    env = _Frame(scene, *(centre + rng.normal(0, 0.5 * scale, 2)), angle + rng.normal(0, 0.5), rng.uniform(0.35, 0.8))
+    env_centre = centre + rng.normal(0, 0.5 * scale, 2)
+    env = _Frame(scene, *env_centre, angle + rng.normal(0, 0.5), rng.uniform(0.35, 0.8))
     envelope = _sersic(_lumpy_radius(env, rng), scale * rng.uniform(1.5, 3.0), rng.uniform(0.7, 1.5))
     scene.add(rng.uniform(0.02, 0.08) * envelope, _colour(0.35 + t_shift))
     for _ in range(rng.integers(1, 3)):
