@@ -148,10 +148,18 @@ def spread(runs):
         figures.update(
             codecademy_accuracy_int8=[r["real"]["int8"]["codecademy_accuracy"] for r in runs],
             codecademy_accuracy_float32=[r["real"]["float32"]["codecademy_accuracy"] for r in runs],
+            codecademy_merger_recall_int8=[merger_recall(r["real"]["int8"]) for r in runs],
             decals_ring_auc_int8=[r["real"]["int8"]["decals_ring_auc"] for r in runs],
+            decals_proxy_accuracy_int8=[r["real"]["int8"]["decals_proxy_accuracy"] for r in runs],
             int8_vs_float32_agreement_real=[r["real"]["int8_vs_float32_agreement"] for r in runs],
         )
     return {k: {"mean": float(np.mean(v)), "min": float(min(v)), "max": float(max(v))} for k, v in figures.items()}
+
+
+def merger_recall(scores):
+    """Share of the Codecademy mergers called `merger`: the class a synthetic sky finds hardest to teach."""
+    row = scores["codecademy_confusion_matrix"][CLASS_NAMES.index("merger")]
+    return row[CLASS_NAMES.index("merger")] / sum(row)
 
 
 def summary(result):
