@@ -94,7 +94,7 @@ def synth(out, count, seed, fmt, overwrite):
     "--schedule", type=click.Choice(["constant", "cosine"]), help="Learning-rate schedule. Default: cosine (edge), constant (seed)."
 )
 @click.option(
-    "--label-smoothing", type=click.FloatRange(0, 1, max_open=True), help="Default: 0.1 (edge), 0 (seed)."
+    "--label-smoothing", type=click.FloatRange(0, 1, max_open=True), help="Default: 0.2 (edge), 0 (seed)."
 )
 @click.option("--init", type=click.Path(path_type=Path), help="Fine-tune the model of this run folder.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder. Default: runs/<time>-<arch>.")

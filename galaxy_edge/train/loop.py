@@ -19,7 +19,7 @@ from galaxy_edge.plots import confusion_matrix_png
 # Per-architecture defaults: the seed keeps the Codecademy recipe (8 epochs, batch 5).
 DEFAULTS = {
     "seed": {"epochs": 8, "batch_size": 5, "augment": False, "schedule": "constant", "label_smoothing": 0.0},
-    "edge": {"epochs": 8, "batch_size": 32, "augment": True, "schedule": "cosine", "label_smoothing": 0.1},
+    "edge": {"epochs": 8, "batch_size": 32, "augment": True, "schedule": "cosine", "label_smoothing": 0.2},
 }
 # Measured on the default model (seed 222): 200 calibration images gave 99.0% int8/float
 # agreement on 487 real galaxies, 1,000 gave 99.2%.
