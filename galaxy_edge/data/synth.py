@@ -458,21 +458,27 @@ def _late_merger(scene, rng, centre, scale):
     scene.add(rng.uniform(0.02, 0.08) * envelope, _colour(0.35 + t_shift))
     for _ in range(rng.integers(1, 3)):
         g = _Frame(scene, *nuclei[rng.integers(0, 2)], rng.uniform(0, np.pi), rng.uniform(0.5, 1.0))
-        plume = _spiral(g, rng, scale, m=1, pitch=rng.uniform(20, 45), sharp=rng.uniform(2, 5))
-        plume = plume * (0.5 + 0.5 * np.cos(g.theta - np.float32(rng.uniform(0, 6.3))))  # one-sided
-        reach = np.exp(-g.r / np.float32(scale * rng.uniform(2.5, 5.0))) * (1 - np.exp(-(g.r / scale) ** 2))
-        scene.add(rng.uniform(0.15, 0.5) * plume * reach, _colour(rng.uniform(0.2, 0.7) + t_shift))
+        _stream(scene, rng, g, scale, 1, pitch=(20, 45), sharp=(2, 5), reach=(2.5, 5.0), amp=(0.15, 0.5),
+                t_shift=t_shift)
 
 
 def _tidal_tails(scene, rng, f, scale, t_shift):
     """Add one or two faint, curved tidal tails leaving galaxy frame f."""
     g = _Frame(scene, f.cx, f.cy, rng.uniform(0, np.pi), rng.uniform(0.5, 1.0))
-    m = rng.choice([1, 1, 2])
-    tails = _spiral(g, rng, scale, m=m, pitch=rng.uniform(15, 35), sharp=rng.uniform(4, 10))
-    # Tails are lopsided, not a symmetric spiral pattern: fade them over part of the azimuth.
-    tails = tails * (0.5 + 0.5 * np.cos(g.theta - np.float32(rng.uniform(0, 6.3))))
-    envelope = np.exp(-g.r / np.float32(scale * rng.uniform(1.5, 3.0))) * (1 - np.exp(-(g.r / scale) ** 2))
-    scene.add(rng.uniform(0.05, 0.3) * tails * envelope, _colour(rng.uniform(0.2, 0.7) + t_shift))
+    _stream(scene, rng, g, scale, rng.choice([1, 1, 2]), pitch=(15, 35), sharp=(4, 10), reach=(1.5, 3.0),
+            amp=(0.05, 0.3), t_shift=t_shift)
+
+
+def _stream(scene, rng, g, scale, m, pitch, sharp, reach, amp, t_shift):
+    """Add m lopsided spiral streams of light winding out of frame g: tidal tails or plumes.
+
+    pitch (degrees), sharp, reach (in units of `scale`) and amp are (low, high) ranges.
+    """
+    streams = _spiral(g, rng, scale, m=m, pitch=rng.uniform(*pitch), sharp=rng.uniform(*sharp))
+    # Streams are lopsided, not a symmetric spiral pattern: fade them over part of the azimuth.
+    streams = streams * (0.5 + 0.5 * np.cos(g.theta - np.float32(rng.uniform(0, 6.3))))
+    envelope = np.exp(-g.r / np.float32(scale * rng.uniform(*reach))) * (1 - np.exp(-(g.r / scale) ** 2))
+    scene.add(rng.uniform(*amp) * streams * envelope, _colour(rng.uniform(0.2, 0.7) + t_shift))
 
 
 def _bridge(scene, rng, f1, f2, scale, t_shift):
