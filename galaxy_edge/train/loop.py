@@ -21,8 +21,8 @@ DEFAULTS = {
     "seed": {"epochs": 8, "batch_size": 5, "augment": False, "schedule": "constant", "label_smoothing": 0.0},
     "edge": {"epochs": 8, "batch_size": 32, "augment": True, "schedule": "cosine", "label_smoothing": 0.2},
 }
-# Measured on the default model (seed 222): 200 calibration images gave 99.0% int8/float
-# agreement on 487 real galaxies, 1,000 gave 99.2%.
+# Measured on the previous release's default model (seed 222): 200 calibration images gave
+# 99.0% int8/float agreement on 487 real galaxies, 1,000 gave 99.2%.
 CALIBRATION_SAMPLES = 1000
 
 
