@@ -31,25 +31,17 @@ _MID = np.array([1.0, 0.93, 0.82], dtype=np.float32)
 _BLUE = np.array([0.72, 0.8, 1.0], dtype=np.float32)
 
 # Survey looks: probability, channel gains (R, G, B), colour saturation range, PSF FWHM range in
-# pixels of a 128-px frame, sky level range (0-255), chance of a tight crop and its galaxy scale
-# length (share of the frame; other crops take 0.035-0.1), field stars,
-# chroma share of the sky noise and its correlation (binomial filter passes), and the range of
-# the offset (pixels) of the red and blue channels against green. SDSS colour composites show
-# bands registered a pixel or two apart: the Codecademy crops' red and blue light centroids sit
-# 1-5 px apart on the core (median 2.3), DECaLS' 0.2 px.
+# pixels of a 128-px frame, sky level range (0-255), chance of a tight crop, field stars,
+# chroma share of the sky noise and its correlation (binomial filter passes).
 _SURVEYS = {
     "sdss": dict(p=0.45, gains=(1.1, 1.0, 0.84), sat=(0.85, 1.25), fwhm=(3.0, 9.0), sky=(2, 14),
-                 tight=0.9, framed=(0.11, 0.24), stars=(0, 4), chroma=(0.5, 1.1), passes=(2, 5),
-                 shift=(0.3, 2.0)),
+                 tight=0.8, stars=(0, 4), chroma=(0.5, 1.1), passes=(2, 5)),
     "decals": dict(p=0.33, gains=(1.0, 0.98, 0.95), sat=(0.35, 0.8), fwhm=(1.3, 3.0), sky=(10, 22),
-                   tight=0.1, framed=(0.09, 0.2), stars=(3, 25), chroma=(0.1, 0.35), passes=(0, 2), bg=3,
-                   shift=(0.0, 0.5)),
+                   tight=0.25, stars=(3, 25), chroma=(0.1, 0.35), passes=(0, 2), bg=3),
     "hst": dict(p=0.11, gains=(1.0, 0.95, 1.05), sat=(0.6, 1.2), fwhm=(1.0, 2.5), sky=(0, 12),
-                tight=0.5, framed=(0.09, 0.2), stars=(0, 8), chroma=(0.5, 1.2), passes=(0, 3),
-                shift=(0.0, 0.5)),
+                tight=0.5, stars=(0, 8), chroma=(0.5, 1.2), passes=(0, 3)),
     "ukidss": dict(p=0.11, gains=(1.2, 0.95, 0.8), sat=(0.3, 0.9), fwhm=(2.0, 5.0), sky=(4, 18),
-                   tight=0.5, framed=(0.09, 0.2), stars=(2, 12), chroma=(0.3, 0.8), passes=(1, 3),
-                   shift=(0.0, 0.5)),
+                   tight=0.5, stars=(2, 12), chroma=(0.3, 0.8), passes=(1, 3)),
 }
 _SURVEY_NAMES = tuple(_SURVEYS)
 _SURVEY_P = np.array([_SURVEYS[k]["p"] for k in _SURVEY_NAMES])
@@ -100,10 +92,9 @@ def render(label, rng, size=128):
     fwhm = rng.uniform(*survey["fwhm"]) * size / 128
     # A blurry image loses nothing when drawn at half resolution and interpolated up: 4x faster.
     scene = _Scene(size, 2 if fwhm >= 3.8 and size % 2 == 0 else 1, rng)
-    # Galaxy size in pixels: Galaxy Zoo crops are framed on the galaxy, the Codecademy SDSS crops
-    # tightest (about 45 % of their pixels 20 levels above the sky), DECaLS loosest (about 12 %).
+    # Galaxy size in pixels: Galaxy Zoo crops are framed on the galaxy, tighter for SDSS.
     tight = rng.random() < survey["tight"]
-    scale = size * (rng.uniform(*survey["framed"]) if tight else rng.uniform(0.035, 0.1))
+    scale = size * (rng.uniform(0.09, 0.2) if tight else rng.uniform(0.035, 0.1))
     centre = rng.normal(0.0, 0.03 * size, 2)
     _CLASS_PAINTERS[label](scene, rng, centre, scale)
     _add_field(scene, rng, survey, scale)
@@ -578,18 +569,11 @@ def _bright_star(scene, rng, unit):
 
 
 @lru_cache(maxsize=8)
-def _freqs(n):
-    """(fy, fx): spatial frequencies (cycles per pixel) of the rows and columns of an n x n rfft2."""
-    fy = np.fft.fftfreq(n)[:, None].astype(np.float32)
-    fx = np.fft.rfftfreq(n)[None, :].astype(np.float32)
-    return fy, fx
-
-
-@lru_cache(maxsize=8)
 def _freq2(n):
     """Squared spatial frequency of each rfft2 coefficient of an n x n canvas, times 2 pi^2."""
-    fy, fx = _freqs(n)
-    f2 = np.float32(2 * np.pi**2) * (fx * fx + fy * fy)
+    fy = np.fft.fftfreq(n)[:, None]
+    fx = np.fft.rfftfreq(n)[None, :]
+    f2 = (2 * np.pi**2 * (fx * fx + fy * fy)).astype(np.float32)
     f2.flags.writeable = False
     return f2
 
@@ -608,13 +592,11 @@ def _gauss_otf(n, sigma):
     return np.exp(np.float32(-sigma * sigma) * _freq2(n))
 
 
-def _blur(scene, rng, fwhm, shift):
+def _blur(scene, rng, fwhm):
     """Blur all layers by the PSF (Gaussian core plus a broad halo, Moffat-like) in one FFT pass.
 
-    The red and blue channels are also moved by up to `shift` (low, high) pixels in random
-    directions, as in colour composites of bands registered slightly apart. A half-resolution
-    canvas is brought to output resolution by zero-padding its spectrum, which interpolates the
-    band-limited, blurred image for free within the inverse FFT.
+    A half-resolution canvas is brought to output resolution by zero-padding its spectrum, which
+    interpolates the band-limited, blurred image for free within the inverse FFT.
 
     Returns:
         (3, size, size) float32 linear flux at output resolution.
@@ -627,12 +609,6 @@ def _blur(scene, rng, fwhm, shift):
     if scene.clumps.any():
         spec += np.fft.rfft2(scene.clumps) * _gauss_otf(n, scene.clump_sigma / step)
     spec *= psf
-    fy, fx = _freqs(n)
-    for channel in (0, 2):
-        length, angle = rng.uniform(*shift) / step, rng.uniform(0, 2 * np.pi)
-        # Fourier shift theorem: a translation by (dx, dy) multiplies the spectrum by this ramp.
-        ramp = np.float32(-2 * np.pi * length) * (fx * np.float32(np.cos(angle)) + fy * np.float32(np.sin(angle)))
-        spec[channel] *= np.exp(1j * ramp)
     if step == 2:
         # Roll off near the coarse Nyquist frequency so bright point sources do not ring.
         spec = _zero_pad_spectrum(spec * _nyquist_taper(n), n)
@@ -686,7 +662,7 @@ def _sky_noise(rng, size, passes, chroma):
 
 def _observe(scene, rng, survey, fwhm):
     """Turn the scene's linear flux into a displayed 8-bit survey image."""
-    img = _blur(scene, rng, fwhm, np.array(survey["shift"]) * (scene.size / 128))
+    img = _blur(scene, rng, fwhm)
     img *= (np.array(survey["gains"]) * rng.normal(1.0, 0.04, 3)).astype(np.float32)[:, None, None]
     lum = np.maximum(_grey(img), 0)
     # Stretch: asinh; the brightest ~0.3% of pixels (the galaxy core) land near the top of the range.
