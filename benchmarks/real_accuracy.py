@@ -115,7 +115,9 @@ def evaluate_seed(exe, run_dir, seed, train_args, skip_train, real):
     """Train (unless skipped), export and score one run; returns its part of the results."""
     export_dir = f"{run_dir}-export"
     train_cmd = [exe, "train", "--out", run_dir, "--overwrite", *train_args]
-    export_cmd = [exe, "export", run_dir, "--int8", "--float32", "--out", export_dir]
+    # No agreement gate: this script measures agreement itself, and a model below export's
+    # default gate (the seed CNN can be) is scored rather than stopping the remaining seeds.
+    export_cmd = [exe, "export", run_dir, "--int8", "--float32", "--out", export_dir, "--min-agreement", "0"]
     out = {"seed": seed, "commands": [shlex.join(["galaxy-edge", *cmd[1:]]) for cmd in (train_cmd, export_cmd)]}
     if not skip_train:
         out["train_seconds"] = run(train_cmd)
