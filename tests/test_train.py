@@ -21,6 +21,23 @@ def test_every_command_has_help(command):
     assert "Usage: " in result.output and "--help" in result.output
 
 
+def test_train_help_states_the_defaults_train_uses():
+    # The help texts are literals (importing the trainer would slow every device command's
+    # start), so this keeps them from going stale when a default in loop.DEFAULTS changes.
+    from galaxy_edge.train.loop import DEFAULTS
+
+    help_text = " ".join(CliRunner().invoke(cli, ["train", "--help"]).output.split())
+
+    def shown(arch, key):
+        value = DEFAULTS[arch][key]
+        return value if isinstance(value, str) else f"{value:g}"  # 0.0 shows as 0, as the help writes it
+
+    for key in ("batch_size", "schedule", "label_smoothing"):
+        assert f"Default: {shown('edge', key)} (edge), {shown('seed', key)} (seed)." in help_text, key
+    epochs = DEFAULTS["edge"]["epochs"]
+    assert DEFAULTS["seed"]["epochs"] == epochs and f"Default: {epochs} (both architectures)." in help_text
+
+
 @needs_tf
 def test_seed_model_is_the_codecademy_cnn():
     from galaxy_edge.train.models import build_model, count_macs
