@@ -309,15 +309,16 @@ def _galaxy(scene, rng, cx, cy, scale, kind, amp=1.0, t_shift=0.0, q=None, pa=No
         rng: random generator.
         cx, cy: centre offset from the frame centre in pixels.
         scale: disk scale length in pixels (sets the galaxy size).
-        kind: "elliptical", "lenticular", "disk" (faint arms), "spiral" or "edgeon".
+        kind: "elliptical", "lenticular", "disk" (faint arms), "bulgeless" (faint arms, at most a
+            faint nucleus, any inclination down to edge-on), "spiral" or "edgeon" (with a dust lane).
         amp: overall surface brightness.
         t_shift: shift of all colours toward blue (+) or red (-).
         q, pa: axis ratio and position angle; drawn when None.
     """
     pa = rng.uniform(0, np.pi) if pa is None else pa
     if q is None:
-        q = {"elliptical": rng.uniform(0.45, 1.0), "edgeon": rng.uniform(0.1, 0.25)}.get(
-            kind, rng.uniform(0.3, 1.0))
+        q = {"elliptical": rng.uniform(0.45, 1.0), "edgeon": rng.uniform(0.1, 0.25),
+             "bulgeless": rng.uniform(0.12, 1.0)}.get(kind, rng.uniform(0.3, 1.0))
     f = _Frame(scene, cx, cy, pa, q)
     t_bulge = rng.beta(1.5, 4.0) + t_shift
     t_disk = t_bulge + rng.uniform(0.1, 0.5)
@@ -334,13 +335,14 @@ def _galaxy(scene, rng, cx, cy, scale, kind, amp=1.0, t_shift=0.0, q=None, pa=No
         _knots(scene, f, rng, n_knots, 2.5 * scale, amp * scale * 0.12, t_disk + 0.2)
         if rng.random() < 0.35:
             _bar(scene, f, rng, scale * rng.uniform(0.6, 1.2), amp * rng.uniform(0.15, 0.4), t_bulge + 0.1)
-    elif kind == "disk":
+    elif kind in ("disk", "bulgeless"):
         # A plain disk: faint arms at most.
         disk = disk * (1 + rng.uniform(0, 0.25) * _spiral(f, rng, scale))
     scene.add(amp * rng.uniform(0.5, 1.0) * disk, _colour(t_disk))
     b_re = scale * rng.uniform(0.2, 0.6)
-    _bulge(scene, f, rng, b_re, amp * rng.uniform(0.05, 0.5), t_bulge)
-    if kind == "edgeon" and rng.random() < 0.75:
+    _bulge(scene, f, rng, b_re, amp * rng.uniform(0.0, 0.06) if kind == "bulgeless" else amp * rng.uniform(0.05, 0.5),
+           t_bulge)
+    if kind == "edgeon":
         _dust_lane(scene, f, rng, scale, before)
     return f
 
@@ -353,9 +355,11 @@ def _paint_normal(scene, rng, centre, scale):
 
     Spirals belong here, not elsewhere: in Galaxy Zoo a spiral without a ring, merger or
     irregularity is normal, and most featured galaxies of a DECaLS field are such spirals.
-    They are a little bluer, like real star-forming disks.
+    They are a little bluer, like real star-forming disks. Smooth disks with little or no bulge,
+    seen at any angle, are normal too: without them, a real inclined disk with a faint core
+    (common in DECaLS) resembled nothing here but an irregular's smooth blobs.
     """
-    kind = rng.choice(["elliptical", "lenticular", "disk", "spiral"], p=[0.28, 0.22, 0.15, 0.35])
+    kind = rng.choice(["elliptical", "lenticular", "disk", "bulgeless", "spiral"], p=[0.24, 0.19, 0.12, 0.15, 0.30])
     t_shift = rng.normal(0, 0.15) + (0.1 if kind == "spiral" else 0.0)
     _galaxy(scene, rng, *centre, scale, kind, t_shift=t_shift)
 
@@ -492,10 +496,11 @@ def _bridge(scene, rng, f1, f2, scale, t_shift):
 
 
 def _paint_irregular(scene, rng, centre, scale):
-    """Clumpy, diffuse or lopsided star-forming bodies and edge-on disks, of any colour."""
+    """Clumpy, diffuse or lopsided star-forming bodies and dust-laned edge-on disks, of any colour."""
     style = rng.choice(["clumpy", "diffuse", "edgeon", "lopsided"], p=[0.35, 0.2, 0.25, 0.2])
     t_shift = rng.normal(0.1, 0.2)
     if style == "edgeon":
+        # Always dust-laned (Galaxy Zoo's "dust lane" odd feature): a plain edge-on disk is normal.
         _galaxy(scene, rng, *centre, scale * rng.uniform(0.9, 1.4), "edgeon", t_shift=t_shift)
         return
     if style == "diffuse":
