@@ -23,7 +23,6 @@ import argparse
 import csv
 import platform
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,16 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_accuracy import RESULTS, ROOT, SHARED, run  # noqa: E402  (it also puts the repo on sys.path)
+
+from galaxy_edge import CLASS_NAMES, atomic  # noqa: E402
+
 DECALS = SHARED / "decals-rings"
-RESULTS = ROOT / "benchmarks" / "results"
 FINE_TUNE_RUN = "runs/fine-tune-real"
 FINE_TUNE_EXPORT = "runs/fine-tune-real-export"
 SPLIT_SEED = 0
-sys.path.insert(0, str(ROOT))
-
-from galaxy_edge import CLASS_NAMES, atomic  # noqa: E402
 from galaxy_edge.metrics import binary_auc  # noqa: E402
 from galaxy_edge.preprocess import load_image  # noqa: E402
 
@@ -71,14 +69,6 @@ def make_symlink_folder(folder, files, is_ring):
         src = DECALS / f
         (folder / ("ringed" if ring else "normal") / src.name).symlink_to(src)
     return folder
-
-
-def run(cmd):
-    """Run a CLI command from the repo root; return its wall-clock seconds."""
-    print("$", shlex.join(cmd), flush=True)
-    started = time.monotonic()
-    subprocess.run(cmd, check=True, cwd=ROOT)
-    return round(time.monotonic() - started, 1)
 
 
 def shown(cmd, folder):

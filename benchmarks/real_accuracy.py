@@ -39,6 +39,7 @@ DEFAULT_SEED = TrainOptions.seed  # galaxy-edge train's default --seed, which ma
 
 
 def run(cmd):
+    """Run a CLI command from the repo root; return its wall-clock seconds."""
     print("$", shlex.join(cmd), flush=True)
     started = time.monotonic()
     subprocess.run(cmd, check=True, cwd=ROOT)

@@ -19,7 +19,6 @@ Usage:
 """
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -30,6 +29,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from galaxy_edge import atomic  # noqa: E402
 
 BARE_LITERT = """
 import sys
@@ -220,7 +222,7 @@ def main():
         },
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    atomic.write_json(Path(args.out), result)
     for k, v in ratios.items():
         print(f"{k:<36} {v:>7}   target {targets[k][0]} {targets[k][1]}   {'ok' if met[k] else 'MISSED'}")
     print(f"wrote {args.out}")
