@@ -60,6 +60,11 @@ def decals_set():
     return images, np.array([int(r["ring"]) for r in rows])
 
 
+def real_sets():
+    """(Codecademy set, DECaLS set), or None when ../shared/data is absent."""
+    return (codecademy_set(), decals_set()) if SHARED.is_dir() else None
+
+
 def score(predict, cc, decals):
     """The headline figures of one model, and its top-1 class for every image (Codecademy, then DECaLS)."""
     cc_probs = predict(cc[0])
@@ -92,7 +97,7 @@ def main():
     ap.add_argument("train_args", nargs="*", help="extra flags for galaxy-edge train (after --)")
     args = ap.parse_args()
     exe = str(Path(sys.executable).parent / "galaxy-edge")
-    real = (codecademy_set(), decals_set()) if SHARED.is_dir() else None
+    real = real_sets()
     if real is None:
         print(f"{SHARED} not present: skipping the real-image evaluation")
     result = {

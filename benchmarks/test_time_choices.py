@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_accuracy import RESULTS, ROOT, SHARED, codecademy_set, decals_set, score  # noqa: E402
+from real_accuracy import RESULTS, ROOT, SHARED, real_sets, score  # noqa: E402
 
 from galaxy_edge import atomic  # noqa: E402
 from galaxy_edge.data import load_dataset  # noqa: E402
@@ -129,7 +129,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="*", default=DEFAULT_RUNS, help="run folders (default: real_accuracy.py's three)")
     args = ap.parse_args()
-    real = (codecademy_set(), decals_set()) if SHARED.is_dir() else None
+    real = real_sets()
     if real is None:
         print(f"{SHARED} not present: measuring calibration on synthetic validation only")
     result = {
