@@ -34,13 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from real_accuracy import RESULTS, ROOT, SHARED, run  # noqa: E402  (it also puts the repo on sys.path)
 
 from galaxy_edge import CLASS_NAMES, atomic  # noqa: E402
+from galaxy_edge.metrics import binary_auc  # noqa: E402
+from galaxy_edge.preprocess import load_image  # noqa: E402
 
 DECALS = SHARED / "decals-rings"
 FINE_TUNE_RUN = "runs/fine-tune-real"
 FINE_TUNE_EXPORT = "runs/fine-tune-real-export"
 SPLIT_SEED = 0
-from galaxy_edge.metrics import binary_auc  # noqa: E402
-from galaxy_edge.preprocess import load_image  # noqa: E402
 
 RINGED, NORMAL = CLASS_NAMES.index("ringed"), CLASS_NAMES.index("normal")
 

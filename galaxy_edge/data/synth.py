@@ -7,7 +7,8 @@ cutouts, so the generator aims at the look of real surveys rather than at clean,
 * a dark, smooth sky with faint correlated noise, field stars, compact background galaxies;
 * mergers are two smooth galaxies side by side or overlapping with faint tails or none, or two
   close nuclei in one lopsided envelope with broad plumes (the late stage, as SDSS crops show it);
-* rings come with bars, arms, lenses and partial rings; `normal` spans ellipticals to spirals;
+* rings come with bars, arms, lenses and partial rings; `normal` spans ellipticals to spirals and
+  smooth, nearly bulgeless disks;
 * colour is no class shortcut: every class spans red to blue, and the survey colour balance
   (warm SDSS gri, greyish DECaLS grz, HST, UKIDSS), PSF, stretch and JPEG artefacts are randomised.
 
@@ -340,8 +341,8 @@ def _galaxy(scene, rng, cx, cy, scale, kind, amp=1.0, t_shift=0.0, q=None, pa=No
         disk = disk * (1 + rng.uniform(0, 0.25) * _spiral(f, rng, scale))
     scene.add(amp * rng.uniform(0.5, 1.0) * disk, _colour(t_disk))
     b_re = scale * rng.uniform(0.2, 0.6)
-    _bulge(scene, f, rng, b_re, amp * rng.uniform(0.0, 0.06) if kind == "bulgeless" else amp * rng.uniform(0.05, 0.5),
-           t_bulge)
+    bulge_amp = rng.uniform(0.0, 0.06) if kind == "bulgeless" else rng.uniform(0.05, 0.5)
+    _bulge(scene, f, rng, b_re, amp * bulge_amp, t_bulge)
     if kind == "edgeon":
         _dust_lane(scene, f, rng, scale, before)
     return f
