@@ -33,15 +33,15 @@ DEFAULT_RUNS = ["runs/real-accuracy", "runs/real-accuracy-seed7", "runs/real-acc
 TEMPERATURES = np.round(np.arange(0.3, 2.01, 0.05), 2)
 
 
-def views(images, name):
-    """The copies of `images` (N, H, W, 3) that a test-time average runs the model on."""
+# Which of the 8 `dihedral_views` each test-time average takes the mean over.
+AVERAGES = {"plain": [0], "flips": [0, 4], "rotations": [0, 1, 2, 3], "dihedral8": list(range(8))}
+
+
+def dihedral_views(images):
+    """The 8 flipped and rotated copies of `images` (N, H, W, 3): rotations by 0-3 right angles,
+    then the same mirrored. View 0 is the images as they are; view 4 is their mirror image."""
     rotations = [np.rot90(images, k, axes=(1, 2)) for k in range(4)]
-    return {
-        "plain": [images],
-        "flips": [images, images[:, :, ::-1]],
-        "rotations": rotations,
-        "dihedral8": rotations + [r[:, :, ::-1] for r in rotations],
-    }[name]
+    return rotations + [r[:, :, ::-1] for r in rotations]
 
 
 def with_temperature(probs, t):
@@ -76,20 +76,22 @@ def measure(run, real):
     out = {"run": run}
     if real is not None:
         cc, decals = real
+        # Each view is predicted once; `score` passes the image array itself, so look its views up by it.
+        view_probs = {id(images): [predict(v) for v in dihedral_views(images)] for images in (cc[0], decals[0])}
         out["averaging"] = {}
-        for name in ("plain", "flips", "rotations", "dihedral8"):
-            figures, _ = score(lambda x: np.mean([predict(v) for v in views(x, name)], axis=0), cc, decals)
+        for name, which in AVERAGES.items():
+            figures, _ = score(lambda x: np.mean([view_probs[id(x)][i] for i in which], axis=0), cc, decals)
             out["averaging"][name] = {k: figures[k] for k in (
                 "codecademy_accuracy", "codecademy_merger_recall", "decals_ring_auc", "decals_proxy_accuracy",
                 "decals_predicted_class_counts")}
     val = load_dataset(ROOT / run / "validation.npz", resize=False)
     p_val = predict(val.images)
-    t = float(TEMPERATURES[np.argmin([nll(with_temperature(p_val, t), val.labels) for t in TEMPERATURES])])
+    t = float(TEMPERATURES[np.argmin([nll(with_temperature(p_val, each), val.labels) for each in TEMPERATURES])])
     out["temperature"] = t
     out["synthetic_validation"] = {"as_trained": calibration(p_val, val.labels),
                                    "with_temperature": calibration(with_temperature(p_val, t), val.labels)}
     if real is not None:
-        p_cc = predict(cc[0])
+        p_cc = view_probs[id(cc[0])][0]
         out["codecademy"] = {"as_trained": calibration(p_cc, cc[1]),
                              "with_temperature": calibration(with_temperature(p_cc, t), cc[1])}
     return out
