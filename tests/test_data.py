@@ -85,6 +85,18 @@ def test_image_folder_any_mode_and_size(tmp_path):
     assert ds.images[0].min() == 255  # 16-bit full scale stays full scale
 
 
+def test_image_folder_skips_hidden_files_and_partial_downloads(tmp_path, capsys):
+    # macOS leaves "._name.png" resource forks beside copied files; they are not images.
+    _write(tmp_path / "normal" / "a.png", Image.new("RGB", (128, 128)))
+    (tmp_path / "normal" / "._a.png").write_bytes(b"\x00\x05\x16\x07 Mac OS X resource fork")
+    (tmp_path / "normal" / "b.png.part").write_bytes(b"\x89PNG half of a download")
+    _write(tmp_path / "normal" / ".thumbnails" / "c.png", Image.new("RGB", (16, 16)))
+    ds = load_dataset(tmp_path)
+    assert ds.paths == [str(tmp_path / "normal" / "a.png")]
+    assert ds.skipped == []
+    assert capsys.readouterr().err == ""
+
+
 def test_centre_crop_keeps_the_middle(tmp_path):
     a = np.zeros((100, 300, 3), np.uint8)
     a[:, 100:200] = 255  # only the central square is white

@@ -8,15 +8,11 @@ import numpy as np
 from galaxy_edge import CLASS_NAMES
 from galaxy_edge.data import Dataset
 from galaxy_edge.errors import DataError, ImageError
-from galaxy_edge.preprocess import IMAGE_SUFFIXES, load_image
+from galaxy_edge.image_files import find_images
+from galaxy_edge.preprocess import load_image
 
 # Other names the same classes go by (Codecademy's file names, Galaxy Zoo's answers).
 ALIASES = {"ring": "ringed", "other": "irregular", "other_irregular": "irregular", "mergers": "merger"}
-
-
-def list_images(folder):
-    """All image files below `folder`, recursively, in a stable order."""
-    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def load_image_folder(folder, warn=True):
@@ -36,7 +32,7 @@ def load_image_folder(folder, warn=True):
         )
     images, labels, paths, skipped = [], [], [], []
     for d in subdirs:
-        files = list_images(d)
+        files = find_images(d)
         if not files:
             raise DataError(f"{d}: class folder holds no .png/.jpg/.jpeg/.tif images")
         for f in files:

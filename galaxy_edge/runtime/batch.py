@@ -8,15 +8,12 @@ Results come back in input order, whatever order the decoders finish in.
 import os
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from galaxy_edge.errors import ImageError
-from galaxy_edge.preprocess import IMAGE_SUFFIXES, load_image
-
-# Names a writer uses while a file is still incomplete; never classified.
-PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".download", ".swp")
+from galaxy_edge.image_files import find_images
+from galaxy_edge.preprocess import load_image
 
 
 @dataclass
@@ -46,26 +43,6 @@ class Result:
             "probabilities": {name: round(float(v), 6) for name, v in zip(class_names, p)},
             "top_k": [{"label": class_names[i], "score": round(float(p[i]), 6)} for i in order[:top_k]],
         }
-
-
-def is_candidate(path):
-    """True for a file name that may be an image: a known suffix, not hidden, not a partial download."""
-    name = Path(path).name
-    return (
-        not name.startswith(".")
-        and not name.endswith("~")
-        and not name.lower().endswith(PARTIAL_SUFFIXES)
-        and Path(name).suffix.lower() in IMAGE_SUFFIXES
-    )
-
-
-def find_images(folder):
-    """Image files below `folder`, recursively, sorted; hidden files and folders are skipped."""
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(os.path.join(root, f) for f in sorted(files) if is_candidate(f))
-    return found
 
 
 def expand_inputs(inputs, stdin=None):

@@ -171,7 +171,7 @@ def run_benchmarks(model_paths, images_dir=None, runs=100, warmup=10, num_thread
     Raises:
         DataError: `images_dir` is missing or holds no image.
     """
-    from galaxy_edge.runtime.batch import find_images
+    from galaxy_edge.image_files import find_images
 
     if images_dir is not None:
         if not Path(images_dir).is_dir():

@@ -164,7 +164,7 @@ class Watcher:
 
     def _poll(self, empty_grace):
         """Files ready to classify now, in arrival order, and whether others are still settling."""
-        from galaxy_edge.runtime.batch import find_images
+        from galaxy_edge.image_files import find_images
 
         now = time.monotonic()
         ready, waiting, present = [], False, set()
