@@ -60,6 +60,14 @@ def decals_set():
     return images, np.array([int(r["ring"]) for r in rows])
 
 
+def results_header(script):
+    """The first entries of a results file: the command that wrote it and the machine it ran on."""
+    return {
+        "benchmark_command": shlex.join(["python", f"benchmarks/{script}", *sys.argv[1:]]),
+        "machine": f"{platform.machine()} {platform.processor()}",
+    }
+
+
 def real_sets():
     """(Codecademy set, DECaLS set), or None when ../shared/data is absent."""
     return (codecademy_set(), decals_set()) if SHARED.is_dir() else None
@@ -103,11 +111,7 @@ def main():
     real = real_sets()
     if real is None:
         print(f"{SHARED} not present: skipping the real-image evaluation")
-    result = {
-        "benchmark_command": shlex.join(["python", "benchmarks/real_accuracy.py", *sys.argv[1:]]),
-        "machine": f"{platform.machine()} {platform.processor()}",
-        "runs": [],
-    }
+    result = {**results_header("real_accuracy.py"), "runs": []}
     for i, seed in enumerate(args.seeds):
         run_dir = args.run if i == 0 else f"{args.run}-seed{seed}"
         seed_args = [] if seed == DEFAULT_SEED else ["--seed", str(seed)]

@@ -15,15 +15,13 @@ Writes benchmarks/results/test_time_choices.json and .md.
 """
 
 import argparse
-import platform
-import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_accuracy import RESULTS, ROOT, SHARED, real_sets, score  # noqa: E402
+from real_accuracy import RESULTS, ROOT, SHARED, real_sets, results_header, score  # noqa: E402
 
 from galaxy_edge import atomic  # noqa: E402
 from galaxy_edge.data import load_dataset  # noqa: E402
@@ -134,11 +132,7 @@ def main():
     real = real_sets()
     if real is None:
         print(f"{SHARED} not present: measuring calibration on synthetic validation only")
-    result = {
-        "benchmark_command": shlex.join(["python", "benchmarks/test_time_choices.py", *sys.argv[1:]]),
-        "machine": f"{platform.machine()} {platform.processor()}",
-        "runs": [measure(run, real) for run in args.runs],
-    }
+    result = {**results_header("test_time_choices.py"), "runs": [measure(run, real) for run in args.runs]}
     atomic.write_json(RESULTS / "test_time_choices.json", result)
     atomic.write_text(RESULTS / "test_time_choices.md", summary(result))
     print(summary(result))
