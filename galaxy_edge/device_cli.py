@@ -103,12 +103,13 @@ def classify(images, model, as_json, top_k, num_threads, workers, progress):
     images); 2 a bad command line.
     """
     from galaxy_edge.errors import DataError
+    from galaxy_edge.image_files import SUFFIXES_TEXT
     from galaxy_edge.runtime.batch import classify_items, expand_inputs
     from galaxy_edge.runtime.classifier import Classifier
 
     items = expand_inputs(images, stdin=sys.stdin if "-" in images else None)
     if not items:
-        raise DataError(f"no images found in {', '.join(images)} (looked for .png, .jpg, .jpeg, .tif, .tiff)")
+        raise DataError(f"no images found in {', '.join(images)} (looked for {SUFFIXES_TEXT})")
     clf = Classifier(model, num_threads=num_threads)
     names = clf.class_names
     top_k = min(top_k, len(names))

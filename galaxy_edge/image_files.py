@@ -5,6 +5,9 @@ from pathlib import Path
 
 from galaxy_edge.preprocess import IMAGE_SUFFIXES
 
+# The suffixes looked for, as error messages name them.
+SUFFIXES_TEXT = ", ".join(IMAGE_SUFFIXES)
+
 # Names a writer uses while a file is still incomplete; never read.
 PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".download", ".swp")
 

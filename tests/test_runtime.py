@@ -306,7 +306,7 @@ def test_benchmark_table_with_generated_images(int8):
 def test_benchmark_empty_image_folder_is_an_error(int8, tmp_path):
     result = run("benchmark", "--model", int8, "--images", tmp_path)
     assert result.exit_code == 1
-    assert result.output.strip() == f"Error: {tmp_path}: holds no .png/.jpg/.jpeg/.tif images"
+    assert result.output.strip() == f"Error: {tmp_path}: holds no images (looked for .png, .jpg, .jpeg, .tif, .tiff)"
 
 
 # --- no TensorFlow on the device path ---------------------------------------------------------

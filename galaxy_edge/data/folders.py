@@ -8,7 +8,7 @@ import numpy as np
 from galaxy_edge import CLASS_NAMES
 from galaxy_edge.data import Dataset
 from galaxy_edge.errors import DataError, ImageError
-from galaxy_edge.image_files import find_images
+from galaxy_edge.image_files import SUFFIXES_TEXT, find_images
 from galaxy_edge.preprocess import load_image
 
 # Other names the same classes go by (Codecademy's file names, Galaxy Zoo's answers).
@@ -34,7 +34,7 @@ def load_image_folder(folder, warn=True):
     for d in subdirs:
         files = find_images(d)
         if not files:
-            raise DataError(f"{d}: class folder holds no .png/.jpg/.jpeg/.tif images")
+            raise DataError(f"{d}: class folder holds no images (looked for {SUFFIXES_TEXT})")
         for f in files:
             try:
                 images.append(load_image(f))

@@ -171,14 +171,14 @@ def run_benchmarks(model_paths, images_dir=None, runs=100, warmup=10, num_thread
     Raises:
         DataError: `images_dir` is missing or holds no image.
     """
-    from galaxy_edge.image_files import find_images
+    from galaxy_edge.image_files import SUFFIXES_TEXT, find_images
 
     if images_dir is not None:
         if not Path(images_dir).is_dir():
             raise DataError(f"{images_dir}: no such folder")
         paths = find_images(images_dir)
         if not paths:
-            raise DataError(f"{images_dir}: holds no .png/.jpg/.jpeg/.tif images")
+            raise DataError(f"{images_dir}: holds no images (looked for {SUFFIXES_TEXT})")
         return _report(model_paths, paths, str(images_dir), runs, warmup, num_threads)
     with tempfile.TemporaryDirectory(prefix="galaxy-edge-bench-") as tmp:
         paths = synthetic_images(tmp, count)
