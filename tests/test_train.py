@@ -89,6 +89,18 @@ def test_train_refuses_to_overwrite_a_run(built_models):
 
 
 @needs_tf
+def test_train_with_a_missing_init_run_fails_before_drawing_the_data(tmp_path):
+    missing = tmp_path / "no-such-run"
+    result = CliRunner().invoke(cli, ["train", "--init", str(missing), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    # Only the error: no "Drawing ..." or "Data: ..." line, so the 5,000 default images were not drawn first.
+    assert result.output.strip() == (
+        f"Error: {missing / 'model.keras'}: no such model; expected a run folder written by `galaxy-edge train`"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+@needs_tf
 def test_train_with_too_few_images_says_so(tmp_path):
     data = tmp_path / "tiny.npz"
     np.savez(data, data=np.zeros((3, 128, 128, 3), np.uint8), labels=np.array([0, 1, 2]))

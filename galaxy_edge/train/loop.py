@@ -102,10 +102,7 @@ def train(options, out, overwrite=False, log=print):
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise GalaxyEdgeError(f"{out}: already exists; choose another --out or pass --overwrite")
 
-    dataset = _load(opts, log)
-    x_train, x_val, y_train, y_val = split(dataset, opts.val_fraction, opts.seed)
-    log(f"Data: {dataset.source}: {len(x_train)} training and {len(x_val)} validation images")
-
+    # The model comes before the data, so that a bad --init fails before minutes of drawing or reading.
     keras.utils.set_random_seed(opts.seed)
     if opts.init:
         model, init_meta = load_run_model(opts.init)
@@ -116,6 +113,10 @@ def train(options, out, overwrite=False, log=print):
     else:
         arch = opts.arch
         model = build_model(arch, seed=opts.seed)
+
+    dataset = _load(opts, log)
+    x_train, x_val, y_train, y_val = split(dataset, opts.val_fraction, opts.seed)
+    log(f"Data: {dataset.source}: {len(x_train)} training and {len(x_val)} validation images")
     learning_rate = opts.learning_rate
     if opts.schedule == "cosine":
         steps = opts.epochs * int(np.ceil(len(x_train) / opts.batch_size))
