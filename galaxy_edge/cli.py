@@ -17,7 +17,7 @@ RUNS_DIR = Path("runs")
 
 
 class Group(click.Group):
-    """Turns the library's errors into `Error: ...` and exit code 1, without a traceback."""
+    """Turns the library's and the file system's errors into `Error: ...` and exit code 1, without a traceback."""
 
     def invoke(self, ctx):
         try:
@@ -31,6 +31,12 @@ class Group(click.Group):
                     "pip install 'galaxy-edge[train]'"
                 ) from None
             raise
+        except OSError as e:
+            # A path the file system refused (a file where a folder should be, a read-only
+            # folder, a full disk): the user can fix it from the file name and reason alone.
+            if e.filename is None:
+                raise
+            raise click.ClickException(f"{e.filename}: {e.strerror}") from None
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

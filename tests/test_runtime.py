@@ -271,6 +271,16 @@ def test_evaluate_missing_data_is_a_clear_error(int8, tmp_path):
     assert result.output.strip() == f"Error: {tmp_path / 'nope.npz'}: no such file or folder"
 
 
+def test_evaluate_confusion_png_under_a_file_is_a_clear_error(int8, labelled_npz, tmp_path):
+    blocker = tmp_path / "report"
+    blocker.write_text("a file where a folder is needed")
+    result = run("evaluate", "--model", int8, "--data", labelled_npz, "--confusion-png", blocker / "cm.png")
+    assert result.exit_code == 1
+    # One line naming the path the file system refused, as for the library's own errors.
+    assert result.stderr.startswith(f"Error: {blocker}: ") and len(result.stderr.strip().splitlines()) == 1
+    assert blocker.read_text() == "a file where a folder is needed"
+
+
 # --- benchmark --------------------------------------------------------------------------------
 
 

@@ -101,6 +101,16 @@ def test_train_with_a_missing_init_run_fails_before_drawing_the_data(tmp_path):
 
 
 @needs_tf
+def test_train_with_an_unusable_out_fails_before_training(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(cli, ["train", "--synth-count", "40", "--epochs", "1", "--out", str(blocker / "run")])
+    assert result.exit_code == 1
+    # One line naming the path the file system refused; no image drawn, no training lost.
+    assert result.output.startswith(f"Error: {blocker}: ") and len(result.output.strip().splitlines()) == 1
+
+
+@needs_tf
 def test_train_with_too_few_images_says_so(tmp_path):
     data = tmp_path / "tiny.npz"
     np.savez(data, data=np.zeros((3, 128, 128, 3), np.uint8), labels=np.array([0, 1, 2]))

@@ -101,6 +101,7 @@ def train(options, out, overwrite=False, log=print):
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise GalaxyEdgeError(f"{out}: already exists; choose another --out or pass --overwrite")
+    out.parent.mkdir(parents=True, exist_ok=True)  # an unusable --out fails now, not after training
 
     # The model comes before the data, so that a bad --init fails before minutes of drawing or reading.
     keras.utils.set_random_seed(opts.seed)
