@@ -176,3 +176,13 @@ def test_synth_refuses_to_overwrite(tmp_path):
     assert result.exit_code == 1
     assert result.output.strip() == f"Error: {out}: already exists; choose another --out or pass --overwrite"
     assert out.read_bytes() == b"keep me"
+
+
+def test_synth_with_an_unusable_out_fails_before_drawing(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"keep me")
+    result = CliRunner().invoke(cli, ["synth", "--out", str(blocker / "sky.npz"), "--count", "200"])
+    assert result.exit_code == 1
+    # One line naming the path the file system refused, and no "n/200 drawn" progress before it.
+    assert result.output.startswith(f"Error: {blocker}: ") and len(result.output.strip().splitlines()) == 1
+    assert blocker.read_bytes() == b"keep me"

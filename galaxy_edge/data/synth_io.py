@@ -25,6 +25,7 @@ def write_synthetic(out, count, seed, fmt="auto", overwrite=False, log=print):
         fmt = "npz" if out.suffix.lower() == ".npz" else "png"
     if out.exists() and not overwrite and (out.is_file() or any(out.iterdir())):
         raise GalaxyEdgeError(f"{out}: already exists; choose another --out or pass --overwrite")
+    out.parent.mkdir(parents=True, exist_ok=True)  # an unusable --out fails now, not after drawing
     images, labels = generate(count, seed=seed, progress=lambda n: log(f"  {n}/{count} drawn"))
     if fmt == "npz":
         save_npz(out, images, labels)
