@@ -5,8 +5,9 @@ cutouts, so the generator aims at the look of real surveys rather than at clean,
 
 * the galaxy fills a large part of the frame (tight Galaxy Zoo crops down to smaller DECaLS-like ones);
 * a dark, smooth sky with faint correlated noise, field stars, compact background galaxies;
-* mergers are two smooth galaxies side by side or overlapping with faint tails or none, or two
-  close nuclei in one lopsided envelope with broad plumes (the late stage, as SDSS crops show it);
+* mergers are two smooth galaxies side by side or overlapping with faint tails or none, two
+  close nuclei in one lopsided envelope with broad plumes (the late stage, as SDSS crops show it),
+  or a galaxy with a small companion joined to it by tidal light (a minor merger);
 * rings come with bars, arms, lenses and partial rings; `normal` spans ellipticals to spirals and
   smooth, nearly bulgeless disks;
 * colour is no class shortcut: every class spans red to blue, and the survey colour balance
@@ -409,11 +410,14 @@ def _paint_ringed(scene, rng, centre, scale):
 
 
 def _paint_merger(scene, rng, centre, scale):
-    """Half are galaxies side by side, half late-stage mergers: close nuclei, one envelope, plumes."""
-    if rng.random() < 0.5:
+    """Late-stage mergers (close nuclei, one envelope, plumes), galaxies side by side, minor mergers."""
+    u = rng.random()
+    if u < 0.35:
         _late_merger(scene, rng, centre, scale)
-    else:
+    elif u < 0.7:
         _pair(scene, rng, centre, scale)
+    else:
+        _minor_merger(scene, rng, centre, scale)
 
 
 def _pair(scene, rng, centre, scale):
@@ -465,6 +469,27 @@ def _late_merger(scene, rng, centre, scale):
         g = _Frame(scene, *nuclei[rng.integers(0, 2)], rng.uniform(0, np.pi), rng.uniform(0.5, 1.0))
         _stream(scene, rng, g, scale, 1, pitch=(20, 45), sharp=(2, 5), reach=(2.5, 5.0), amp=(0.15, 0.5),
                 t_shift=t_shift)
+
+
+def _minor_merger(scene, rng, centre, scale):
+    """A galaxy and a small companion close by, with a tidal tail and often a bridge between them.
+
+    Real Galaxy Zoo mergers are often minor: a satellite a few times fainter than its host, next
+    to it or on its edge. The tidal light is what tells it from a chance neighbour, which any
+    class may have.
+    """
+    t_shift = rng.normal(0, 0.15)
+    kind = rng.choice(["elliptical", "lenticular", "disk", "spiral"], p=[0.3, 0.3, 0.2, 0.2])
+    host = _galaxy(scene, rng, *centre, scale, kind, t_shift=t_shift)
+    sep = scale * rng.uniform(1.2, 3.0)
+    angle = rng.uniform(0, 2 * np.pi)
+    offset = sep * np.array([np.cos(angle), np.sin(angle)])
+    satellite = _galaxy(scene, rng, *(centre + offset), scale * rng.uniform(0.3, 0.6),
+                        rng.choice(["elliptical", "lenticular", "disk"]), amp=rng.uniform(0.3, 0.8),
+                        t_shift=t_shift + rng.normal(0, 0.1))
+    if rng.random() < 0.6:
+        _bridge(scene, rng, host, satellite, scale, t_shift)
+    _tidal_tails(scene, rng, host if rng.random() < 0.5 else satellite, scale, t_shift)
 
 
 def _tidal_tails(scene, rng, f, scale, t_shift):
