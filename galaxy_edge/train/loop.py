@@ -118,6 +118,7 @@ def train(options, out, overwrite=False, log=print):
     dataset = _load(opts, log)
     x_train, x_val, y_train, y_val = split(dataset, opts.val_fraction, opts.seed)
     log(f"Data: {dataset.source}: {len(x_train)} training and {len(x_val)} validation images")
+
     learning_rate = opts.learning_rate
     if opts.schedule == "cosine":
         steps = opts.epochs * int(np.ceil(len(x_train) / opts.batch_size))
