@@ -26,7 +26,7 @@ def build(out, work):
     images, labels = generate(160, seed=3)
     # A colour cast per class makes a toy task the tiny model learns in eight short epochs, so the
     # parity tests compare confident, varied predictions rather than one class for every image
-    # (four epochs were enough on an earlier sky, not on every draw of it).
+    # (four were enough before the synthetic irregulars changed).
     casts = np.array([[1.0, 0.3, 0.3], [0.3, 1.0, 0.3], [0.3, 0.3, 1.0], [1.0, 1.0, 1.0]])
     images = (images * casts[labels][:, None, None, :]).astype(np.uint8)
     data = work / "synth160.npz"
