@@ -475,8 +475,8 @@ def _minor_merger(scene, rng, centre, scale):
     """A galaxy and a small companion close by, with a tidal tail and often a bridge between them.
 
     Real Galaxy Zoo mergers are often minor: a satellite roughly 3 to 30 times fainter than its
-    host, next to it or on its edge. The tidal light is what tells it from a chance neighbour, which any
-    class may have.
+    host, next to it or on its edge. The tidal light is what tells it from a chance neighbour,
+    which any class may have.
     """
     t_shift = rng.normal(0, 0.15)
     kind = rng.choice(["elliptical", "lenticular", "disk", "spiral"], p=[0.3, 0.3, 0.2, 0.2])
