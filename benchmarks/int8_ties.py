@@ -22,14 +22,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_accuracy import RESULTS, ROOT, SHARED, real_sets, results_header  # noqa: E402
+from real_accuracy import RESULTS, ROOT, SHARED, TABLE_RUNS, real_sets, results_header  # noqa: E402
 
 from galaxy_edge import atomic  # noqa: E402
 from galaxy_edge.data import load_dataset  # noqa: E402
 from galaxy_edge.runtime.classifier import Classifier  # noqa: E402
 from galaxy_edge.train.loop import load_run_model  # noqa: E402
-
-DEFAULT_RUNS = ["runs/real-accuracy", "runs/real-accuracy-seed7", "runs/real-accuracy-seed1"]
 
 
 def top2_tied(probs):
@@ -141,7 +139,7 @@ def summary(result):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("runs", nargs="*", default=DEFAULT_RUNS, help="run folders with a RUN-export beside them "
+    ap.add_argument("runs", nargs="*", default=TABLE_RUNS, help="run folders with a RUN-export beside them "
                     "(default: real_accuracy.py's three)")
     args = ap.parse_args()
     real = real_sets()

@@ -98,6 +98,15 @@ def score(predict, cc, decals):
     return figures, np.concatenate([cc_probs, d_probs]).argmax(1)
 
 
+def run_dirs(first, seeds):
+    """The run folder of each seed: `first` for the first, `first-seedN` for the others."""
+    return [first if i == 0 else f"{first}-seed{seed}" for i, seed in enumerate(seeds)]
+
+
+# The runs of the README's table (`--seeds 222 7 1`), which the other real-image benchmarks reuse.
+TABLE_RUNS = run_dirs("runs/real-accuracy", [222, 7, 1])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/real-accuracy", help="run folder of the first seed; others get -seedN")
@@ -112,8 +121,7 @@ def main():
     if real is None:
         print(f"{SHARED} not present: skipping the real-image evaluation")
     result = {**results_header("real_accuracy.py"), "runs": []}
-    for i, seed in enumerate(args.seeds):
-        run_dir = args.run if i == 0 else f"{args.run}-seed{seed}"
+    for run_dir, seed in zip(run_dirs(args.run, args.seeds), args.seeds):
         seed_args = [] if seed == DEFAULT_SEED else ["--seed", str(seed)]
         result["runs"].append(evaluate_seed(exe, run_dir, seed, [*seed_args, *args.train_args], args.skip_train, real))
     if len(result["runs"]) > 1:
