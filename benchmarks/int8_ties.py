@@ -1,6 +1,6 @@
 """Where do the int8 model's disagreements with float32 come from, on real galaxies?
 
-For each run (its `RUN-export/model_int8.tflite` and `model_float32.tflite`, as real_accuracy.py
+For each `edge` run (its `RUN-export/model_int8.tflite` and `model_float32.tflite`, as real_accuracy.py
 writes them), on the real images in ../shared/data:
   - disagreements of the int8 and float32 top-1 class through `Classifier` (XNNPACK, as shipped),
     how many of them are exact ties of the int8 output, and the float model's top-2 gap there;
