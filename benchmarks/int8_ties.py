@@ -22,9 +22,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_accuracy import RESULTS, ROOT, SHARED, TABLE_RUNS, real_sets, results_header  # noqa: E402
+from real_accuracy import ROOT, SHARED, TABLE_RUNS, real_sets, results_header, write_results  # noqa: E402
 
-from galaxy_edge import atomic  # noqa: E402
 from galaxy_edge.data import load_dataset  # noqa: E402
 from galaxy_edge.runtime.classifier import Classifier  # noqa: E402
 from galaxy_edge.train.loop import load_run_model  # noqa: E402
@@ -148,9 +147,7 @@ def main():
         return
     images = np.concatenate([real[0][0], real[1][0]])
     result = {**results_header("int8_ties.py"), "runs": [measure(run, images) for run in args.runs]}
-    atomic.write_json(RESULTS / "int8_ties.json", result)
-    atomic.write_text(RESULTS / "int8_ties.md", summary(result))
-    print(summary(result))
+    write_results("int8_ties", result, summary(result))
 
 
 if __name__ == "__main__":

@@ -68,6 +68,13 @@ def results_header(script):
     }
 
 
+def write_results(name, result, text):
+    """Write benchmarks/results/NAME.json (the figures) and NAME.md (`text`, for people); print `text`."""
+    atomic.write_json(RESULTS / f"{name}.json", result)
+    atomic.write_text(RESULTS / f"{name}.md", text)
+    print(text)
+
+
 def real_sets():
     """(Codecademy set, DECaLS set), or None when ../shared/data is absent."""
     return (codecademy_set(), decals_set()) if SHARED.is_dir() else None
@@ -126,10 +133,7 @@ def main():
         result["runs"].append(evaluate_seed(exe, run_dir, seed, [*seed_args, *args.train_args], args.skip_train, real))
     if len(result["runs"]) > 1:
         result["spread"] = spread(result["runs"])
-    name = f"real_accuracy{args.tag}"
-    atomic.write_json(RESULTS / f"{name}.json", result)
-    atomic.write_text(RESULTS / f"{name}.md", summary(result))
-    print(summary(result))
+    write_results(f"real_accuracy{args.tag}", result, summary(result))
 
 
 def evaluate_seed(exe, run_dir, seed, train_args, skip_train, real):

@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_accuracy import RESULTS, ROOT, SHARED, TABLE_RUNS, real_sets, results_header, score  # noqa: E402
+from real_accuracy import ROOT, SHARED, TABLE_RUNS, real_sets, results_header, score, write_results  # noqa: E402
 
-from galaxy_edge import atomic  # noqa: E402
 from galaxy_edge.data import load_dataset  # noqa: E402
 from galaxy_edge.train.loop import load_run_model  # noqa: E402
 
@@ -132,9 +131,7 @@ def main():
     if real is None:
         print(f"{SHARED} not present: measuring calibration on synthetic validation only")
     result = {**results_header("test_time_choices.py"), "runs": [measure(run, real) for run in args.runs]}
-    atomic.write_json(RESULTS / "test_time_choices.json", result)
-    atomic.write_text(RESULTS / "test_time_choices.md", summary(result))
-    print(summary(result))
+    write_results("test_time_choices", result, summary(result))
 
 
 if __name__ == "__main__":
