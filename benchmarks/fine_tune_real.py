@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_accuracy import RESULTS, ROOT, SHARED, run  # noqa: E402  (it also puts the repo on sys.path)
+from real_accuracy import ROOT, SHARED, run, write_results  # noqa: E402  (it also puts the repo on sys.path)
 
-from galaxy_edge import CLASS_NAMES, atomic  # noqa: E402
+from galaxy_edge import CLASS_NAMES  # noqa: E402
 from galaxy_edge.metrics import binary_auc  # noqa: E402
 from galaxy_edge.preprocess import load_image  # noqa: E402
 
@@ -226,9 +226,7 @@ def main():
             },
         },
     }
-    atomic.write_json(RESULTS / "fine_tune_real.json", result)
-    atomic.write_text(RESULTS / "fine_tune_real.md", markdown(result))
-    print(markdown(result))
+    write_results("fine_tune_real", result, markdown(result))
     return 0
 
 
