@@ -147,6 +147,8 @@ def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_r
 @click.option("--out", type=click.Path(path_type=Path), default=Path("export"), show_default=True)
 @click.option("--calibration-samples", type=click.IntRange(1), default=1000, show_default=True, help="Images of the representative dataset for int8.")
 @click.option("--calibration-data", type=click.Path(path_type=Path), help="An .npz or image folder to calibrate on.")
+@click.option("--calibration-trim", type=click.FloatRange(0, 0.5), default=0.02, show_default=True,
+              help="Share of calibration images, those with the widest logit spread, left out: a finer int8 logit step.")
 @click.option("--validation-data", type=click.Path(path_type=Path), help="Labelled data for the parity check.")
 @click.option(
     "--min-agreement",
@@ -155,7 +157,8 @@ def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_r
     show_default=True,
     help="Fail when an exported model's top-1 agrees with Keras on fewer images than this.",
 )
-def export(run, int8, float16, dynamic, float32, out, calibration_samples, calibration_data, validation_data, min_agreement):
+def export(run, int8, float16, dynamic, float32, out, calibration_samples, calibration_data, calibration_trim, validation_data,
+           min_agreement):
     """Convert a trained run to TFLite and prove the result agrees with the Keras model.
 
     RUN is a run folder or its model.keras; default: the latest folder under runs/.
@@ -170,6 +173,7 @@ def export(run, int8, float16, dynamic, float32, out, calibration_samples, calib
         variants=variants or ["float32"],
         calibration_samples=calibration_samples,
         calibration_data=calibration_data,
+        calibration_trim=calibration_trim,
         validation_data=validation_data,
         min_agreement=min_agreement,
     )

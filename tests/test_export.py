@@ -94,6 +94,25 @@ def test_int8_export_agrees_with_keras_and_reports_it(built_models):
     assert "Gate: top-1 agreement >= 0%: PASS" in (folder / "parity_report.txt").read_text()
 
 
+def test_widest_spread_picks_the_most_confident_images():
+    from galaxy_edge.export import widest_spread
+
+    # Logit spreads 0, 1, 4, 2, 3 (softmax is unchanged by a common shift, so offsets are arbitrary).
+    logits = np.array([[0, 0, 0, 0], [1, 0, 0, 0], [5, 1, 2, 3], [2, 0, 1, 1], [0, -3, -1, -2]], float) + 7
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert widest_spread(probs, 0.4).tolist() == [2, 4]
+    assert widest_spread(probs, 0.2).tolist() == [2]
+    assert widest_spread(probs, 0.0).tolist() == []
+
+
+def test_int8_calibration_leaves_out_the_widest_spread(built_models):
+    folder = built_models["int8"].parent
+    with np.load(built_models["run"] / "calibration.npz") as f:
+        n_run = len(f["data"])
+    side = json.loads((folder / "model_int8.json").read_text())
+    assert side["calibration"]["n"] == n_run - round(0.02 * n_run) < n_run
+
+
 def test_gate_fails_on_bad_calibration_and_keeps_the_report(built_models, tmp_path):
     # Calibrating on black frames squeezes every activation range: int8 then disagrees with Keras.
     black = tmp_path / "black.npz"
