@@ -357,6 +357,7 @@ def _report(run_dir, source_sha, keras_report, results, options, calibration, va
         "source_model_sha256": source_sha,
         "validation_data": validation.source,
         "calibration_data": calibration.source if calibration is not None else None,
+        "calibration_trim": options.calibration_trim if calibration is not None else None,
         "min_agreement": options.min_agreement,
         "passed": all(r["agreement"] >= options.min_agreement for r in results.values()),
         "keras": keras_report,

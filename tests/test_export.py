@@ -111,6 +111,7 @@ def test_int8_calibration_leaves_out_the_widest_spread(built_models):
         n_run = len(f["data"])
     side = json.loads((folder / "model_int8.json").read_text())
     assert side["calibration"]["n"] == n_run - round(0.02 * n_run) < n_run
+    assert json.loads((folder / "parity_report.json").read_text())["calibration_trim"] == 0.02
 
 
 def test_gate_fails_on_bad_calibration_and_keeps_the_report(built_models, tmp_path):
