@@ -96,8 +96,7 @@ def export_run(run, out, options, log=print):
     validation = _load_validation(options.validation_data or run_dir / "validation.npz", size)
     calibration = None
     if "int8" in options.variants:
-        calibration = _load_calibration(options, run_dir, size, log)
-        _trim_calibration(model, calibration, options.calibration_trim, log)
+        calibration = _load_calibration(options, run_dir, size, model, log)
 
     log(f"Keras model {run_dir}: predicting {len(validation)} validation images ...")
     keras_probs = model.predict(validation.images, verbose=0)
@@ -245,7 +244,7 @@ def _load_validation(path, size):
     return data
 
 
-def _load_calibration(options, run_dir, size, log):
+def _load_calibration(options, run_dir, size, model, log):
     from galaxy_edge.train.loop import stratified_sample
 
     path = options.calibration_data or run_dir / "calibration.npz"
@@ -254,8 +253,11 @@ def _load_calibration(options, run_dir, size, log):
     if len(data) > options.calibration_samples:
         keep = stratified_sample(data.labels, options.calibration_samples, seed=0)
         data.images, data.labels = data.images[keep], data.labels[keep]
+    per_class = class_counts(data.labels, len(CLASS_NAMES)).tolist()
+    log(f"Calibrating int8 on {len(data)} images from {path} (per class {per_class})")
+    _trim_calibration(model, data, options.calibration_trim, log)
+    # The warnings judge the images left after the trim: those the converter sees.
     counts = class_counts(data.labels, len(CLASS_NAMES))
-    log(f"Calibrating int8 on {len(data)} images from {path} (per class {counts.tolist()})")
     if len(data) < MIN_CALIBRATION:
         log(f"Warning: only {len(data)} calibration images; {MIN_CALIBRATION} or more give stable int8 ranges")
     missing = [CLASS_NAMES[i] for i in np.flatnonzero(counts == 0)]
