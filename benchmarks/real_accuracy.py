@@ -6,11 +6,11 @@ then scores the Keras, float32 and int8 models on the real images in ../shared/d
   - decals-rings: ringed-vs-not AUC, with P(ringed) as the score (470 DECaLS images, weak labels).
 Skips the real-data part cleanly when ../shared/data is absent.
 
-    python benchmarks/real_accuracy.py [--run runs/real-accuracy] [--seeds 222 7 1] [--skip-train] [-- extra train flags]
+    python benchmarks/real_accuracy.py [--run runs/real-accuracy] [--seeds 222 7 1] [--skip-train] [--tag _T] [-- extra train flags]
 
 One training run swings by several points on real images from one seed to the next (17
 Codecademy images: one image is 6 points), so `--seeds` trains several and reports the spread.
-Writes benchmarks/results/real_accuracy.json and .md.
+Writes benchmarks/results/real_accuracy.json and .md (real_accuracy_T.json and .md with --tag _T).
 """
 
 import argparse
