@@ -105,12 +105,18 @@ def main():
     args = ap.parse_args()
     if not SHARED.is_dir():
         print(f"{SHARED} not present: skipping")
-        return
+        return 0
+    missing = [run for run in args.runs if not (ROOT / run / "model.keras").exists()]
+    if missing:
+        print(f"{missing[0]}: no training run; make the table's runs with "
+              "`python benchmarks/real_accuracy.py --seeds 222 7 1` or name a run folder", file=sys.stderr)
+        return 1
     images, _ = decals_set()
     result = {**results_header("real_cues.py"), "class": args.cls,
               "runs": [probe(run, images, args.cls) for run in args.runs]}
     write_results(f"real_cues{args.tag}", result, summary(result))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
