@@ -81,7 +81,7 @@ def probe(run, images, cls):
 
 def summary(result):
     cls = result["class"]
-    lines = ["# Which cues make the model call a real DECaLS galaxy `%s`" % cls, "", "```console",
+    lines = [f"# Which cues make the model call a real DECaLS galaxy `{cls}`", "", "```console",
              f"$ {result['benchmark_command']}", "```", "",
              "Counts are what the model calls those galaxies after each edit, in class order "
              f"({', '.join(CLASS_NAMES)}).", ""]
