@@ -29,3 +29,7 @@ class ModelError(GalaxyEdgeError):
 
 class RuntimeMissingError(GalaxyEdgeError):
     """No LiteRT interpreter (ai-edge-litert or tflite-runtime) is installed."""
+
+
+class ClusterError(GalaxyEdgeError):
+    """The Dask cluster cannot be used: the extra is missing, the scheduler is unreachable, or work was lost."""

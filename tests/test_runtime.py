@@ -175,8 +175,8 @@ def test_classify_threads_do_not_change_results_or_order(int8, image_dir, tmp_pa
     for i in range(30):
         source = image_dir / sources[i % 3]
         shutil.copy(source, folder / f"{i:03d}{source.suffix}")
-    serial = run("classify", "--model", int8, "--json", "--workers", "1", folder).stdout
-    threaded = run("classify", "--model", int8, "--json", "--workers", "3", folder).stdout
+    serial = run("classify", "--model", int8, "--json", "--decode-threads", "1", folder).stdout
+    threaded = run("classify", "--model", int8, "--json", "--decode-threads", "3", folder).stdout
     assert serial == threaded
     assert len(json_lines(serial)) == 30
 
@@ -326,9 +326,11 @@ import sys
 from click.testing import CliRunner
 from galaxy_edge.cli import cli
 model, images, npz, out = sys.argv[1:]
-heavy = ("tensorflow", "keras", "sklearn", "matplotlib")
+# Dask and pyarrow too: only --workers/--scheduler and Parquet files bring them in.
+heavy = ("tensorflow", "keras", "sklearn", "matplotlib", "dask", "distributed", "pyarrow")
 for args in (
     ["classify", "--model", model, "--json", images],
+    ["classify", "--model", model, "--out", out + ".csv", images],
     ["evaluate", "--model", model, "--data", npz, "--json"],
     ["benchmark", "--model", model, "--runs", "2", "--warmup", "0", "--images", images],
     ["watch", images, "--model", model, "--out", out, "--once", "--interval", "0.01"],

@@ -14,6 +14,7 @@ import numpy as np
 from galaxy_edge.errors import ImageError
 from galaxy_edge.image_files import find_images
 from galaxy_edge.preprocess import load_image
+from galaxy_edge.runtime.catalogue import catalogue_paths, is_catalogue
 
 
 @dataclass
@@ -49,8 +50,9 @@ def expand_inputs(inputs, stdin=None):
     """Turn command-line arguments into a list of `(path, error)` to classify, in a stable order.
 
     Args:
-        inputs: file paths, folders (searched recursively for .png/.jpg/.jpeg/.tif/.tiff), or
-            "-" for paths read from `stdin`, one per line.
+        inputs: file paths, folders (searched recursively for .png/.jpg/.jpeg/.tif/.tiff),
+            catalogues (.csv or .parquet with a `path` column), or "-" for paths read from `stdin`,
+            one per line.
         stdin: a text stream, read when an input is "-".
 
     Returns:
@@ -66,6 +68,8 @@ def expand_inputs(inputs, stdin=None):
             continue
         if os.path.isdir(arg):
             items.extend((p, None) for p in find_images(arg))
+        elif is_catalogue(arg):
+            items.extend(expand_inputs(catalogue_paths(arg)))
         elif os.path.exists(arg):
             items.append((arg, None))
         else:
