@@ -95,7 +95,7 @@ class _Progress:
 @click.option("--decode-threads", type=click.IntRange(1), help="Decoder threads, without a cluster. Default: one per core.")
 @click.option("--workers", type=click.IntRange(1), help="Run on a local Dask cluster of this many worker processes.")
 @click.option("--scheduler", metavar="ADDRESS", help="Run on a running Dask cluster: tcp://host:8786 or a scheduler file.")
-@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True, help="Images per cluster task.")
+@click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True, help="Images per cluster task.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress on stderr for long batches.")
 def classify(images, model, as_json, out, resume, top_k, num_threads, decode_threads, workers, scheduler, batch_size,
              progress):
@@ -182,9 +182,10 @@ def _open_writer(out, resume, as_json, names, top_k, items):
 
 def _cluster_records(model, items, num_threads, top_k, workers, scheduler, batch_size):
     """Records from the cluster, in input order; the Dask imports happen only here."""
-    from galaxy_edge.runtime.cluster import ClassifyBatch, dask_client, ordered_records
+    from galaxy_edge.runtime.cluster import ClassifyBatch, dask_client, local_decode_threads, ordered_records
 
-    task = ClassifyBatch(str(Path(model).resolve()), num_threads, top_k, cwd=os.getcwd())
+    decode_threads = local_decode_threads(workers) if workers else 1
+    task = ClassifyBatch(str(Path(model).resolve()), num_threads, top_k, cwd=os.getcwd(), decode_threads=decode_threads)
     with dask_client(scheduler, workers) as client:
         for _, records in ordered_records(client, task, items, batch_size=batch_size):
             yield from records
