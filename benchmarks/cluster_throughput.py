@@ -6,7 +6,9 @@ repeat by repeat so that the shared machine's load falls on every configuration 
 1. plain `galaxy-edge classify DIR --out results.jsonl` (decoder threads, one process);
 2. the same with `--workers 1` and `--workers 2` (a local cluster of worker processes);
 3. the one-thread Pillow floor: decode, crop and resize every file, no model (as runtime_speed.py);
-4. once, `--workers 2` with one worker killed by SIGKILL when 30 % of the results are written:
+4. each configuration again on 100 images, for its fixed cost (start-up and shut-down): the CPU
+   seconds above that, over the other images, are the marginal cost per image that sizing needs;
+5. once, `--workers 2` with one worker killed by SIGKILL when 30 % of the results are written:
    the extra wall time against the undisturbed runs, how long until the Nanny's replacement worker
    is up, and whether every image is in the output exactly once.
 
@@ -42,6 +44,7 @@ from runtime_speed import PILLOW_FLOOR  # noqa: E402
 
 CONFIGS = {"plain": [], "workers_1": ["--workers", "1"], "workers_2": ["--workers", "2"]}
 KILL_AT = 0.3
+SMALL = 100
 
 
 def galaxy_edge(*args):
@@ -133,16 +136,22 @@ def main():
     with tempfile.TemporaryDirectory(prefix="cluster-bench-") as tmp:
         tmp = Path(tmp)
         sky = tmp / "sky"
-        subprocess.run(galaxy_edge("synth", "--out", sky, "--count", args.images, "--seed", 2026, "--format", "jpg"),
-                       check=True, capture_output=True)
+        small = tmp / "small"
+        for folder, count in ((sky, args.images), (small, SMALL)):
+            subprocess.run(galaxy_edge("synth", "--out", folder, "--count", count, "--seed", 2026, "--format", "jpg"),
+                           check=True, capture_output=True)
         runs = {name: [] for name in [*CONFIGS, "pillow_floor"]}
+        fixed = {name: [] for name in CONFIGS}
         for repeat in range(args.repeats):
             for name, extra in CONFIGS.items():
                 out = tmp / f"{name}.jsonl"
                 runs[name].append(timed_run(galaxy_edge("classify", "--model", args.model, sky, "--out", out,
                                                         "--no-progress", *extra)))
                 out.unlink()
-                print(f"repeat {repeat + 1}: {name} {runs[name][-1]}", file=sys.stderr)
+                fixed[name].append(timed_run(galaxy_edge("classify", "--model", args.model, small, "--out", out,
+                                                         "--no-progress", *extra)))
+                out.unlink()
+                print(f"repeat {repeat + 1}: {name} {runs[name][-1]}; {SMALL} images {fixed[name][-1]}", file=sys.stderr)
             runs["pillow_floor"].append(timed_run([sys.executable, "-c", PILLOW_FLOOR, str(sky)]))
         out = tmp / "killed.jsonl"
         killed = timed_run(galaxy_edge("classify", "--model", args.model, sky, "--out", out, "--no-progress",
@@ -156,6 +165,9 @@ def main():
     med = {name: statistics.median(r["seconds"] for r in rs) for name, rs in runs.items()}
     cpu = {name: statistics.median(r["cpu_seconds"] for r in rs) for name, rs in runs.items()}
     rate = {name: args.images / s for name, s in med.items()}
+    fixed_cpu = {name: statistics.median(r["cpu_seconds"] for r in rs) for name, rs in fixed.items()}
+    # CPU per image beyond the fixed cost: what a long run on many cores costs per galaxy.
+    marginal = {name: (cpu[name] - fixed_cpu[name]) / (args.images - SMALL) for name in CONFIGS}
     worker_rss = [v for name in ("workers_1", "workers_2") for r in runs[name] for v in r["worker_peak_rss_mb"]]
     ratios = {
         "workers_1_vs_plain": round(rate["workers_1"] / rate["plain"], 2),
@@ -164,6 +176,8 @@ def main():
         "plain_vs_pillow_floor": round(rate["plain"] / rate["pillow_floor"], 2),
         "cpu_per_image_workers_1_vs_plain": round(cpu["workers_1"] / cpu["plain"], 2),
         "cpu_per_image_workers_2_vs_plain": round(cpu["workers_2"] / cpu["plain"], 2),
+        "marginal_cpu_per_image_workers_1_vs_plain": round(marginal["workers_1"] / marginal["plain"], 2),
+        "marginal_cpu_per_image_workers_2_vs_plain": round(marginal["workers_2"] / marginal["plain"], 2),
     }
     targets = {"workers_1_vs_plain": 0.85, "workers_2_vs_workers_1": 1.7, "plain_vs_pillow_floor": 1.8}
     report = {
@@ -176,16 +190,20 @@ def main():
         "images_per_second": {k: round(v) for k, v in rate.items()},
         "cpu_seconds_per_1000_images": {k: round(1000 * v / args.images, 3) for k, v in cpu.items()},
         "images_per_cpu_second": {k: round(args.images / v) for k, v in cpu.items()},
+        "fixed_cpu_seconds": {k: round(v, 3) for k, v in fixed_cpu.items()},
+        "marginal_images_per_cpu_second": {k: round(1 / v) for k, v in marginal.items()},
         "worker_peak_rss_mb": {"max": max(worker_rss), "median": statistics.median(worker_rss)},
         "client_peak_rss_mb": {k: statistics.median(r["client_peak_rss_mb"] for r in runs[k]) for k in CONFIGS},
         "killed_worker": {**killed, "extra_seconds_vs_undisturbed_median": round(killed["seconds"] - med["workers_2"], 3)},
         "runs": runs,
+        f"runs_{SMALL}_images": fixed,
         "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     atomic.write_json(args.out, report)
     print(json.dumps({k: report[k] for k in ("ratios", "met", "images_per_second", "images_per_cpu_second",
+                                             "fixed_cpu_seconds", "marginal_images_per_cpu_second",
                                              "worker_peak_rss_mb", "killed_worker", "load_average")}, indent=2))
 
 
