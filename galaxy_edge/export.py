@@ -94,6 +94,8 @@ def export_run(run, out, options, log=print):
     run = Path(run)
     if run.suffix == ".tflite":
         raise ModelError(f"{run}: already a TFLite model; export takes a training run folder or its model.keras")
+    out = Path(out)
+    check_out_is_ours(out, options.variants)  # before minutes of work, not after
     model, meta = load_run_model(run)
     run_dir = run.parent if run.suffix == ".keras" else run
     size = _check_model(model, meta, run)
@@ -109,8 +111,6 @@ def export_run(run, out, options, log=print):
     fixed = _fixed_batch_copy(model, meta, size)
     source_sha = sha256_file(run_dir / "model.keras")
 
-    out = Path(out)
-    check_out_is_ours(out, options.variants)
     out.mkdir(parents=True, exist_ok=True)
     # Everything is written into a staging folder first and moved into `out` only once the gate
     # passed: a failed export leaves the models of an earlier one, and their report, as they were.
