@@ -222,9 +222,8 @@ class Watcher:
             key = Path(path).relative_to(self.folder).as_posix()
             if key in self.done and self.done[key] is None:
                 continue
-            try:
-                st = os.stat(path)
-            except OSError:
+            st = _stat(path)
+            if st is None:
                 continue  # gone between listing and stat: a rename in progress
             state = file_state(st)
             if key in self.done and self.done[key] == state:
@@ -255,13 +254,11 @@ class Watcher:
         from galaxy_edge.runtime.batch import decode
 
         path = self.folder / key
-        if not path.exists():
+        st = _stat(path)
+        if st is None:
             self._seen.pop(key, None)  # moved away or deleted after it settled: nothing to report
             return
-        try:
-            state = file_state(os.stat(path))
-        except OSError:
-            state = []
+        state = file_state(st)
         image, error = decode(path, self.classifier.input_size)
         if error is None:
             try:
@@ -308,6 +305,16 @@ class Watcher:
                 with contextlib.suppress(OSError):
                     os.ftruncate(self._out, start)
             raise DataError(f"{self.results_path}: cannot write results ({e.strerror}); stopping") from None
+
+
+def _stat(path):
+    """The file's stat; a broken or looping symlink's own (it is then reported, not passed over); None if gone."""
+    for stat in (os.stat, os.lstat):
+        try:
+            return stat(path)
+        except OSError:
+            continue
+    return None
 
 
 def _install_signal_handlers(handler):
