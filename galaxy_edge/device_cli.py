@@ -228,7 +228,10 @@ def watch(folder, model, out, interval, once, num_threads, quiet):
       {"file": ..., "path": ..., "time": ..., "label": ..., "score": ..., "probabilities": {...}}
     or, for a file that cannot be read, {"file": ..., "path": ..., "time": ..., "error": ...}.
     A restart reads --out and skips what is done; a torn last line from a crash is cut off
-    and that image classified again. Ctrl-C or SIGTERM finish the image in hand, then stop.
+    and that image classified again. A file that failed is tried again when it changes (a slow
+    writer finished it, a permission was fixed): the last record of a file is the one that
+    counts. --out must be empty or a results file already; anything else is refused.
+    Ctrl-C or SIGTERM finish the image in hand, then stop.
     """
     from galaxy_edge.runtime.classifier import Classifier
     from galaxy_edge.runtime.watch import Watcher

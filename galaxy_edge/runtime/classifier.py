@@ -6,7 +6,7 @@ import numpy as np
 
 from galaxy_edge.errors import ModelError
 from galaxy_edge.metadata import check_model_hash, read_sidecar, sidecar_path
-from galaxy_edge.runtime.interpreter import interpreter_class
+from galaxy_edge.runtime.interpreter import interpreter_class, tflite_runtime_broken
 
 # Bytes 4-8 of every TFLite flatbuffer.
 TFLITE_IDENTIFIER = b"TFL3"
@@ -68,6 +68,10 @@ class Classifier:
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"{model_path}: not a loadable TFLite model ({e})") from None
+        except Exception as e:  # noqa: BLE001 - tflite-runtime under numpy 2 fails at first use
+            if self.runtime_name != "tflite-runtime":
+                raise
+            raise tflite_runtime_broken(e) from None
         self.num_threads = num_threads
         inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
