@@ -140,7 +140,7 @@ def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_r
 
 @cli.command()
 @click.argument("run", required=False, type=click.Path(path_type=Path))
-@click.option("--int8", "int8", is_flag=True, help="Full-integer int8 (weights, activations, input, output).")
+@click.option("--int8", "int8", is_flag=True, help="Full-integer int8 inside, uint8 input (raw pixels) and output: what MediaPipe and the Task Library take.")
 @click.option("--float16", "float16", is_flag=True, help="float16 weights.")
 @click.option("--dynamic", is_flag=True, help="Dynamic-range: int8 weights, float activations.")
 @click.option("--float32", "float32", is_flag=True, help="Plain float32 (the default when no variant is named).")

@@ -23,7 +23,7 @@ MODEL_OPTION = click.option(
     "--model",
     type=click.Path(path_type=Path),
     required=True,
-    help="A .tflite file with its .json metadata beside it (from `galaxy-edge export`).",
+    help="A .tflite file from `galaxy-edge export`, with its .json metadata beside it.",
 )
 THREADS_OPTION = click.option(
     "--num-threads",
@@ -36,6 +36,15 @@ THREADS_OPTION = click.option(
 
 def _info(message):
     click.echo(message, err=True)
+
+
+def _classifier(model, num_threads):
+    from galaxy_edge.runtime.classifier import Classifier
+
+    clf = Classifier(model, num_threads=num_threads)
+    for warning in clf.warnings:
+        _info(f"Warning: {warning}")
+    return clf
 
 
 def _json_line(obj):
@@ -105,12 +114,11 @@ def classify(images, model, as_json, top_k, num_threads, workers, progress):
     from galaxy_edge.errors import DataError
     from galaxy_edge.image_files import SUFFIXES_TEXT
     from galaxy_edge.runtime.batch import classify_items, expand_inputs
-    from galaxy_edge.runtime.classifier import Classifier
 
     items = expand_inputs(images, stdin=sys.stdin if "-" in images else None)
     if not items:
         raise DataError(f"no images found in {', '.join(images)} (looked for {SUFFIXES_TEXT})")
-    clf = Classifier(model, num_threads=num_threads)
+    clf = _classifier(model, num_threads)
     names = clf.class_names
     top_k = min(top_k, len(names))
     bar = _Progress(len(items), progress)
@@ -231,10 +239,9 @@ def watch(folder, model, out, interval, once, num_threads, quiet):
     A restart reads --out and skips what is done; a torn last line from a crash is cut off
     and that image classified again. Ctrl-C or SIGTERM finish the image in hand, then stop.
     """
-    from galaxy_edge.runtime.classifier import Classifier
     from galaxy_edge.runtime.watch import Watcher
 
-    clf = Classifier(model, num_threads=num_threads)
+    clf = _classifier(model, num_threads)
     watcher = Watcher(folder, clf, out, interval=interval, echo=None if quiet else click.echo)
     if not once:
         _info(f"Watching {folder} every {interval:g} s; results in {out}. Ctrl-C to stop.")

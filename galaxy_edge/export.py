@@ -3,7 +3,8 @@
 A pipeline in three steps (the `[train]` extra):
 1. convert: rebuild the model with a fixed batch of 1 (a clean graph: no dynamic-shape ops,
    one XNNPACK partition) and convert it; int8 is calibrated on images that went through
-   `galaxy_edge.preprocess`, like training and the runtime;
+   `galaxy_edge.preprocess`, like training and the runtime; embed TFLite Model Metadata
+   (labels, normalization, the galaxy-edge recipe) so other TFLite clients can use the file;
 2. validate: run every exported file through `galaxy_edge.runtime.Classifier`, the code the
    device runs, on the validation split, beside the Keras model;
 3. report: parity_report.json and .txt next to the models, then the next command to run.
@@ -23,6 +24,7 @@ import numpy as np
 
 from galaxy_edge import CLASS_NAMES, atomic
 from galaxy_edge.data import class_counts, load_dataset
+from galaxy_edge.embed_metadata import embed
 from galaxy_edge.errors import DataError, GalaxyEdgeError, ModelError
 from galaxy_edge.metadata import sha256_file
 from galaxy_edge.metrics import classification_report
@@ -115,8 +117,9 @@ def export_run(run, out, options, log=print):
             tflite = convert(fixed, variant, calibration.images if variant == "int8" else None)
             seconds = time.monotonic() - started
             path = stage / f"model_{variant}.tflite"
-            path.write_bytes(tflite)
             sidecar = _sidecar(meta, variant, source_sha, calibration if variant == "int8" else None)
+            # Labels and recipe inside the file, for MediaPipe, the Task Library and a lost sidecar.
+            path.write_bytes(embed(tflite, sidecar))
             # The runtime refuses a model without its sidecar, so a first one goes down before the
             # check; the final one adds what only the check reads off the model.
             atomic.write_json(path.with_suffix(".json"), sidecar)
@@ -151,7 +154,7 @@ def convert(fixed_model, variant, calibration_images=None):
 
     Args:
         fixed_model: a model with batch size 1.
-        variant: "int8" (full integer: int8 weights, activations, input and output),
+        variant: "int8" (full integer: int8 weights and activations, uint8 input and output),
             "float16", "dynamic" (int8 weights, float activations) or "float32".
         calibration_images: (N, H, W, 3) uint8, preprocessed; required for "int8".
     """
@@ -161,16 +164,18 @@ def convert(fixed_model, variant, calibration_images=None):
     if variant == "int8":
 
         def representative():
-            # Raw 0-255 pixels, as in training: the model rescales itself, so the input
-            # quantization comes out as scale 1, zero point -128.
+            # Raw 0-255 pixels, as in training: the model rescales itself, so the uint8 input
+            # comes out as scale 1, zero point 0: the device feeds the decoded pixels as they are.
             for image in calibration_images:
                 yield [image[np.newaxis].astype(np.float32)]
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        # uint8 at both ends is what MediaPipe, the Task Library and Edge TPU models expect of a
+        # quantized classifier (they refuse an int8 input); the graph inside stays int8.
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
     elif variant == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from galaxy_edge.errors import ModelError
-from galaxy_edge.metadata import read_sidecar
+from galaxy_edge.metadata import load_model_metadata
 from galaxy_edge.runtime.interpreter import interpreter_class
 
 
@@ -13,8 +13,12 @@ class Classifier:
     """A loaded model, ready to classify (size, size, 3) uint8 RGB images.
 
     Args:
-        model_path: a `.tflite` file with its `.json` metadata beside it.
+        model_path: a `.tflite` file with its `.json` metadata beside it (without it, the
+            metadata embedded in the model is used and `warnings` says so).
         num_threads: interpreter threads; 1 suits one image at a time on a small device.
+
+    Attributes:
+        warnings: things the user should know about this model (e.g. its sidecar was missing).
 
     Raises:
         ModelError: the file is missing or not a TFLite model, its metadata is missing,
@@ -26,7 +30,8 @@ class Classifier:
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise ModelError(f"{model_path}: no such model file")
-        self.metadata = read_sidecar(self.model_path)
+        self.metadata, warning = load_model_metadata(self.model_path)
+        self.warnings = [warning] if warning else []
         self.class_names = list(self.metadata["class_names"])
         Interpreter, self.runtime_name, self.runtime_version = interpreter_class()
         try:
@@ -57,8 +62,11 @@ class Classifier:
         if self.input_dtype == np.float32:
             return x.astype(np.float32)
         scale, zero_point = self.input_details["quantization"]
+        if scale == 1.0 and zero_point == 0 and self.input_dtype == np.uint8:
+            # Today's int8 export (rescaling inside the model): the raw pixels are the input.
+            return x
         if scale == 1.0 and zero_point == -128 and self.input_dtype == np.int8:
-            # The usual case (rescaling inside the model): uint8 -> int8 is a shift, no float maths.
+            # int8-input models from earlier exports, which users still have: uint8 -> int8 is a shift.
             return (x.astype(np.int16) - 128).astype(np.int8)
         info = np.iinfo(self.input_dtype)
         q = np.round(x.astype(np.float32) / scale + zero_point)
