@@ -10,6 +10,20 @@ from pathlib import Path
 import numpy as np
 
 
+def toy_galaxies(count, seed):
+    """Synthetic galaxies with a colour cast per class: (N, 128, 128, 3) uint8 images and labels.
+
+    The cast makes a toy task the tiny model learns in eight short epochs, so the parity tests
+    compare confident, varied predictions rather than one class for every image (four were
+    enough before the synthetic irregulars changed).
+    """
+    from galaxy_edge.data.synth import generate
+
+    images, labels = generate(count, seed=seed)
+    casts = np.array([[1.0, 0.3, 0.3], [0.3, 1.0, 0.3], [0.3, 0.3, 1.0], [1.0, 1.0, 1.0]])
+    return (images * casts[labels][:, None, None, :]).astype(np.uint8), labels
+
+
 def build(out, work):
     """Train a small model on synthetic galaxies in `work` and export int8 and float32 into `out`.
 
@@ -17,18 +31,12 @@ def build(out, work):
         {"run": run folder, "int8": Path, "float32": Path, "data": labelled npz}
     """
     from galaxy_edge.data.npz import save_npz
-    from galaxy_edge.data.synth import generate
     from galaxy_edge.export import ExportOptions, export_run
     from galaxy_edge.train.loop import TrainOptions, train
 
     work, out = Path(work), Path(out)
     work.mkdir(parents=True, exist_ok=True)
-    images, labels = generate(160, seed=3)
-    # A colour cast per class makes a toy task the tiny model learns in eight short epochs, so the
-    # parity tests compare confident, varied predictions rather than one class for every image
-    # (four were enough before the synthetic irregulars changed).
-    casts = np.array([[1.0, 0.3, 0.3], [0.3, 1.0, 0.3], [0.3, 0.3, 1.0], [1.0, 1.0, 1.0]])
-    images = (images * casts[labels][:, None, None, :]).astype(np.uint8)
+    images, labels = toy_galaxies(160, seed=3)
     data = work / "synth160.npz"
     save_npz(data, images, labels)
     quiet = lambda *a, **k: None  # noqa: E731
