@@ -23,7 +23,7 @@ MODEL_OPTION = click.option(
     "--model",
     type=click.Path(path_type=Path),
     required=True,
-    help="A .tflite file from `galaxy-edge export`, with its .json metadata beside it.",
+    help="A .tflite (or, with onnxruntime, .onnx) file from `galaxy-edge export`, with its .json metadata beside it.",
 )
 THREADS_OPTION = click.option(
     "--num-threads",
@@ -39,9 +39,9 @@ def _info(message):
 
 
 def _classifier(model, num_threads):
-    from galaxy_edge.runtime.classifier import Classifier
+    from galaxy_edge.runtime.classifier import open_model
 
-    clf = Classifier(model, num_threads=num_threads)
+    clf = open_model(model, num_threads=num_threads)
     for warning in clf.warnings:
         _info(f"Warning: {warning}")
     return clf
@@ -195,7 +195,8 @@ def evaluate(model, data, as_json, confusion_png, num_threads):
 
 @click.command()
 @MODEL_OPTION
-@click.option("--compare", type=click.Path(path_type=Path), multiple=True, help="Another .tflite to measure alongside.")
+@click.option("--compare", type=click.Path(path_type=Path), multiple=True,
+              help="Another .tflite, or an .onnx (run by onnxruntime), to measure alongside.")
 @click.option("--runs", type=click.IntRange(1), default=100, show_default=True, help="Steady-state iterations.")
 @click.option("--warmup", type=click.IntRange(0), default=10, show_default=True, help="Warm-up iterations.")
 @THREADS_OPTION

@@ -30,6 +30,8 @@ from galaxy_edge.metadata import sha256_file
 from galaxy_edge.metrics import classification_report
 
 VARIANTS = ("int8", "float16", "dynamic", "float32")
+# The ONNX export (float32, for onnxruntime, TensorRT, OpenVINO) and its sidecar, model.json.
+ONNX_FILE = "model.onnx"
 MIN_CALIBRATION = 50
 # Ops a fixed-batch conversion must not contain: they split XNNPACK or fail at run time.
 DYNAMIC_OPS = {"SHAPE", "STRIDED_SLICE", "PACK", "VAR_HANDLE", "READ_VARIABLE", "FlexDelegate"}
@@ -55,6 +57,7 @@ class ExportOptions:
         calibration_trim: share of the calibration images, those with the widest logit spread, left out.
         validation_data: labelled data for the parity check instead of the run's validation split.
         min_agreement: the lowest top-1 agreement with Keras that passes.
+        onnx: also write model.onnx (float32, through tf2onnx) and check it with onnxruntime.
     """
 
     variants: list = field(default_factory=lambda: ["float32"])
@@ -63,6 +66,7 @@ class ExportOptions:
     calibration_trim: float = CALIBRATION_TRIM
     validation_data: Path = None
     min_agreement: float = 0.98
+    onnx: bool = False
 
 
 def latest_run(runs_dir):
@@ -125,6 +129,16 @@ def export_run(run, out, options, log=print):
             atomic.write_json(path.with_suffix(".json"), sidecar)
             results[variant] = _validate(path, validation, keras_probs, seconds, log)
             atomic.write_json(path.with_suffix(".json"), {**sidecar, **_sidecar_quantization(results[variant])})
+        if options.onnx:
+            log("Converting to ONNX (tf2onnx) ...")
+            path = stage / ONNX_FILE
+            started = time.monotonic()
+            convert_onnx(fixed, path)
+            seconds = time.monotonic() - started
+            sidecar = _sidecar(meta, "onnx", source_sha, None)
+            atomic.write_json(path.with_suffix(".json"), sidecar)
+            results["onnx"] = _validate_onnx(path, validation, keras_probs, seconds, log)
+            atomic.write_json(path.with_suffix(".json"), {**sidecar, "model_sha256": results["onnx"]["sha256"]})
         report = _report(run_dir, source_sha, keras_report, results, options, calibration, validation)
         atomic.write_json(stage / "parity_report.json", report)
         atomic.write_text(stage / "parity_report.txt", format_report(report))
@@ -135,7 +149,8 @@ def export_run(run, out, options, log=print):
 
     log(format_report(report))
     for variant in results:
-        log(f"Wrote {out / f'model_{variant}.tflite'} (+ model_{variant}.json)")
+        name = ONNX_FILE if variant == "onnx" else f"model_{variant}.tflite"
+        log(f"Wrote {out / name} (+ {Path(name).stem}.json)")
     log(f"Report: {out / 'parity_report.txt'} and parity_report.json")
     failed = [v for v, r in results.items() if r["agreement"] < options.min_agreement]
     if failed:
@@ -190,6 +205,19 @@ def convert(fixed_model, variant, calibration_images=None):
         return converter.convert()
 
 
+def convert_onnx(fixed_model, path):
+    """Write a fixed-batch Keras model as float32 ONNX (Keras' exporter, which runs tf2onnx).
+
+    Like the `.tflite` files it takes raw 0-255 pixels (NHWC, RGB) and rescales them itself.
+    """
+    # Keras exports only a model that has been called once; a zero image does that.
+    fixed_model(np.zeros((1, *fixed_model.input_shape[1:]), np.float32))
+    # tf2onnx logs each optimisation pass to stdout and warns about numpy attributes it probes.
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        fixed_model.export(str(path), format="onnx", verbose=False)
+
+
 def format_report(report):
     """The parity report as a table a person can read."""
     k = report["keras"]
@@ -204,7 +232,7 @@ def format_report(report):
         lines.append(
             f"{variant:<10}{r['size_bytes'] / 1024:>8.1f}KB{_num(ratio, 2) if ratio else '':>7}"
             f"{_pct(r['agreement']):>8}{_pct(r['accuracy']):>10}{_num(r['auc']):>7}"
-            f"{r['max_abs_probability_difference']:>10.3f}  {r['xnnpack_partitions']}  {','.join(r['ops'])}"
+            f"{r['max_abs_probability_difference']:>10.3f}  {_num(r['xnnpack_partitions'], 0)}  {','.join(r['ops'])}"
         )
     lines.append("")
     lines.append(f"Gate: top-1 agreement >= {report['min_agreement']:.0%}: {'PASS' if report['passed'] else 'FAIL'}")
@@ -303,9 +331,7 @@ def _validate(path, validation, keras_probs, seconds, log):
     from galaxy_edge.runtime.classifier import Classifier
 
     clf = Classifier(path, num_threads=os.cpu_count() or 1)
-    log(f"  checking {path.name} with {clf.runtime_name} {clf.runtime_version} on {len(validation)} images ...")
-    probs = clf.probabilities_batch(validation.images)
-    rep = classification_report(validation.labels, probs, CLASS_NAMES)
+    parity = _parity(clf, path, validation, keras_probs, seconds, log)
     # After XNNPACK is applied, each partition it took shows up as one DELEGATE node.
     op_names = [op["op_name"] for op in clf.interpreter._get_ops_details()]
     ops = sorted(set(op_names) - {"DELEGATE"})
@@ -314,6 +340,35 @@ def _validate(path, validation, keras_probs, seconds, log):
         raise ModelError(f"{path.name}: conversion left dynamic-shape ops {dynamic}; the graph would not run in one XNNPACK partition")
     details = {t["name"]: str(np.dtype(t["dtype"])) for t in clf.interpreter.get_tensor_details()}
     inp, out = clf.input_details, clf.output_details
+    return {
+        **parity,
+        "ops": ops,
+        "xnnpack_partitions": op_names.count("DELEGATE"),
+        "tensor_dtypes": sorted(set(details.values())),
+        "input": {"dtype": str(np.dtype(inp["dtype"])), "scale": float(inp["quantization"][0]), "zero_point": int(inp["quantization"][1])},
+        "output": {"dtype": str(np.dtype(out["dtype"])), "scale": float(out["quantization"][0]), "zero_point": int(out["quantization"][1])},
+    }
+
+
+def _validate_onnx(path, validation, keras_probs, seconds, log):
+    from galaxy_edge.runtime.onnx_runner import OnnxClassifier
+
+    clf = OnnxClassifier(path, num_threads=os.cpu_count() or 1)
+    ops = sorted({node.op_type for node in _onnx_graph(path).node})
+    return {**_parity(clf, path, validation, keras_probs, seconds, log), "ops": ops, "xnnpack_partitions": None}
+
+
+def _onnx_graph(path):
+    import onnx
+
+    return onnx.load(str(path)).graph
+
+
+def _parity(clf, path, validation, keras_probs, seconds, log):
+    """What every exported file reports: its size and hash, and how it agrees with Keras."""
+    log(f"  checking {path.name} with {clf.runtime_name} {clf.runtime_version} on {len(validation)} images ...")
+    probs = clf.probabilities_batch(validation.images)
+    rep = classification_report(validation.labels, probs, CLASS_NAMES)
     return {
         "size_bytes": path.stat().st_size,
         "sha256": sha256_file(path),
@@ -324,11 +379,6 @@ def _validate(path, validation, keras_probs, seconds, log):
         "max_abs_probability_difference": float(np.abs(probs - keras_probs).max()),
         "mean_abs_probability_difference": float(np.abs(probs - keras_probs).mean()),
         "confusion_matrix": rep["confusion_matrix"],
-        "ops": ops,
-        "xnnpack_partitions": op_names.count("DELEGATE"),
-        "tensor_dtypes": sorted(set(details.values())),
-        "input": {"dtype": str(np.dtype(inp["dtype"])), "scale": float(inp["quantization"][0]), "zero_point": int(inp["quantization"][1])},
-        "output": {"dtype": str(np.dtype(out["dtype"])), "scale": float(out["quantization"][0]), "zero_point": int(out["quantization"][1])},
         "runtime": f"{clf.runtime_name} {clf.runtime_version}",
     }
 

@@ -25,10 +25,10 @@ def toy_galaxies(count, seed):
 
 
 def build(out, work):
-    """Train a small model on synthetic galaxies in `work` and export int8 and float32 into `out`.
+    """Train a small model on synthetic galaxies in `work`; export int8, float32 and ONNX into `out`.
 
     Returns:
-        {"run": run folder, "int8": Path, "float32": Path, "data": labelled npz}
+        {"run": run folder, "int8": Path, "float32": Path, "onnx": Path, "data": labelled npz}
     """
     from galaxy_edge.data.npz import save_npz
     from galaxy_edge.export import ExportOptions, export_run
@@ -41,8 +41,9 @@ def build(out, work):
     save_npz(data, images, labels)
     quiet = lambda *a, **k: None  # noqa: E731
     run, _ = train(TrainOptions(data=str(data), arch="edge", epochs=8, batch_size=16), work / "run", log=quiet)
-    export_run(run, out, ExportOptions(variants=["int8", "float32"], min_agreement=0.0), log=quiet)
-    return {"run": run, "int8": out / "model_int8.tflite", "float32": out / "model_float32.tflite", "data": data}
+    export_run(run, out, ExportOptions(variants=["int8", "float32"], min_agreement=0.0, onnx=True), log=quiet)
+    return {"run": run, "int8": out / "model_int8.tflite", "float32": out / "model_float32.tflite",
+            "onnx": out / "model.onnx", "data": data}
 
 
 if __name__ == "__main__":

@@ -9,6 +9,15 @@ from galaxy_edge.metadata import load_model_metadata
 from galaxy_edge.runtime.interpreter import interpreter_class
 
 
+def open_model(model_path, num_threads=1):
+    """A `Classifier` for a `.tflite` file, or an `OnnxClassifier` (onnxruntime) for a `.onnx` file."""
+    if Path(model_path).suffix.lower() == ".onnx":
+        from galaxy_edge.runtime.onnx_runner import OnnxClassifier
+
+        return OnnxClassifier(model_path, num_threads=num_threads)
+    return Classifier(model_path, num_threads=num_threads)
+
+
 class Classifier:
     """A loaded model, ready to classify (size, size, 3) uint8 RGB images.
 
@@ -74,9 +83,13 @@ class Classifier:
 
     def invoke(self, tensor):
         """Run the interpreter on a ready input tensor; return the raw output tensor."""
-        self.interpreter.set_tensor(self.input_details["index"], tensor)
-        self.interpreter.invoke()
+        self.bind(tensor)()
         return self.interpreter.get_tensor(self.output_details["index"])[0]
+
+    def bind(self, tensor):
+        """Set the input to `tensor`; return a no-argument function that runs the model once on it."""
+        self.interpreter.set_tensor(self.input_details["index"], tensor)
+        return self.interpreter.invoke
 
     def dequantize(self, raw):
         if raw.dtype == np.float32:
