@@ -198,7 +198,7 @@ def convert(fixed_model, variant, calibration_images=None):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif variant != "float32":
         raise ValueError(f"unknown variant {variant!r}")
-    # The converter prints the SavedModel signature to stdout, and warns that an int8 input has
+    # The converter prints the SavedModel signature to stdout, and warns that a quantized input has
     # no statistics (it needs none: its range is the 0-255 pixel range): noise for a user.
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")

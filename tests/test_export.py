@@ -208,3 +208,32 @@ def test_export_with_no_runs_says_what_to_do(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["export", "--int8"])
     assert result.exit_code == 1
     assert result.output.strip() == "Error: no training run under runs/; run `galaxy-edge train` first, or name a run folder"
+
+
+@pytest.mark.filterwarnings("ignore:Statistics for quantized inputs were expected")
+def test_int8_input_models_of_earlier_exports_still_run(built_models, tmp_path):
+    # Users have int8-input models (zero point -128) from before the uint8 input: the runtime shifts their pixels.
+    import tensorflow as tf
+
+    from galaxy_edge.export import _fixed_batch_copy
+    from galaxy_edge.runtime.classifier import Classifier
+    from galaxy_edge.train.loop import load_run_model
+
+    model, meta = load_run_model(built_models["run"])
+    with np.load(built_models["run"] / "calibration.npz") as f:
+        calibration = f["data"]
+    converter = tf.lite.TFLiteConverter.from_keras_model(_fixed_batch_copy(model, meta, 128))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([im[np.newaxis].astype(np.float32)] for im in calibration)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    old = tmp_path / "model_int8.tflite"
+    old.write_bytes(converter.convert())
+    old.with_suffix(".json").write_text(built_models["int8"].with_suffix(".json").read_text())
+
+    images = calibration[:16]
+    then, now = Classifier(old), Classifier(built_models["int8"])
+    assert (then.input_dtype, then.input_details["quantization"]) == (np.int8, (1.0, -128))
+    p_then, p_now = then.probabilities_batch(images), now.probabilities_batch(images)
+    assert np.abs(p_then - p_now).max() < 0.05
+    assert (p_then.argmax(1) == p_now.argmax(1)).mean() >= 0.9
