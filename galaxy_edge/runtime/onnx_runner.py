@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from galaxy_edge.errors import ModelError, RuntimeMissingError
-from galaxy_edge.metadata import load_model_metadata
-from galaxy_edge.runtime.classifier import Classifier
+from galaxy_edge.metadata import check_model_hash, read_sidecar, sidecar_path
+from galaxy_edge.runtime.classifier import Classifier, read_model_file
 
 INSTALL_HINT = "pip install 'galaxy-edge[onnx]'  (onnxruntime)"
 
 
 class OnnxClassifier(Classifier):
-    """A loaded `.onnx` model with its `.json` metadata beside it, run by onnxruntime on the CPU.
+    """A loaded `.onnx` model with its `.json` metadata beside it (hash checked), run by onnxruntime on the CPU.
 
     Raises:
         ModelError: the file is missing, not ONNX, or disagrees with its metadata.
@@ -29,17 +29,18 @@ class OnnxClassifier(Classifier):
         except ImportError:
             raise RuntimeMissingError(f"{model_path}: running an ONNX model needs onnxruntime: {INSTALL_HINT}") from None
         self.model_path = Path(model_path)
-        if not self.model_path.is_file():
-            raise ModelError(f"{model_path}: no such model file")
-        self.metadata, warning = load_model_metadata(self.model_path)
-        self.warnings = [warning] if warning else []
+        content = read_model_file(self.model_path)
+        self.metadata = read_sidecar(self.model_path)
+        check_model_hash(self.metadata, content, model_path, sidecar_path(model_path))
+        self.warnings = []
         self.class_names = list(self.metadata["class_names"])
         self.runtime_name, self.runtime_version = "onnxruntime", onnxruntime.__version__
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = num_threads
         options.inter_op_num_threads = 1
         try:
-            self.session = onnxruntime.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
+            # The bytes just hashed are the bytes run.
+            self.session = onnxruntime.InferenceSession(content, options, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for unreadable files
             raise ModelError(f"{model_path}: not a loadable ONNX model ({e})") from None
         self.num_threads = num_threads
