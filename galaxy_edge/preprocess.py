@@ -13,7 +13,9 @@ from galaxy_edge.errors import DataError, ImageError
 INPUT_SIZE = 128
 # Recorded in model metadata; a model made with another recipe is refused by the runtime.
 PREPROCESSING = "rgb-uint8-centre-square-crop-bilinear-resize"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+# FITS cutouts are read with astropy and rendered from flux (galaxy_edge/fits/render.py) first.
+FITS_SUFFIXES = tuple(f"{s}{z}" for s in (".fits", ".fit", ".fts") for z in ("", ".gz", ".bz2", ".fz")) + (".fz",)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff") + FITS_SUFFIXES
 
 # A 128-pixel classifier has no use for a gigapixel file; refuse it before it eats the device's memory.
 # Pillow only warns between its limit and twice that, so the size is also checked before decoding.
@@ -25,12 +27,18 @@ def load_image(path, size=INPUT_SIZE):
     """Read one image file and return it as a (size, size, 3) uint8 RGB array.
 
     Args:
-        path: a PNG, JPEG or TIFF file of any size and mode (RGB, RGBA, greyscale, 16-bit).
+        path: a PNG, JPEG or TIFF file of any size and mode (RGB, RGBA, greyscale, 16-bit), or a
+            FITS image (2-D, or a cube of 1 or 3 planes), rendered by `galaxy_edge.fits.render`.
         size: the side of the square output.
 
     Raises:
         ImageError: the file is missing, empty, truncated, not an image, or too large.
     """
+    if is_fits(path):
+        # Imported only when a FITS file is met: a JPEG never loads astropy.
+        from galaxy_edge.fits.render import load_fits_rgb
+
+        return from_array(load_fits_rgb(path), size)
     try:
         with Image.open(path) as im:
             if im.width * im.height > MAX_IMAGE_PIXELS:
@@ -49,6 +57,11 @@ def load_image(path, size=INPUT_SIZE):
         raise ImageError(path, "not a readable image (unknown format, empty or corrupt)") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(path, f"corrupt or truncated image ({e})") from None
+
+
+def is_fits(path):
+    """True when the file name says FITS (.fits, .fit, .fts, also .gz, .bz2, .fz)."""
+    return str(path).lower().endswith(FITS_SUFFIXES)
 
 
 def from_array(image, size=INPUT_SIZE):
