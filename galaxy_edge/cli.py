@@ -50,6 +50,7 @@ def cli():
       galaxy-edge export --int8         quantize the latest run and prove it agrees
     Run on the device (no TensorFlow):
       galaxy-edge classify --model export/model_int8.tflite IMAGES...
+      galaxy-edge field --model export/model_int8.tflite FRAME.fits --out catalogue.csv
     """
 
 
@@ -199,8 +200,9 @@ def visualize(images, run, out, max_maps):
 
 
 from galaxy_edge.device_cli import benchmark, classify, evaluate, watch  # noqa: E402
+from galaxy_edge.field_cli import field  # noqa: E402
 
-for _command in (classify, evaluate, benchmark, watch):
+for _command in (classify, evaluate, benchmark, watch, field):
     cli.add_command(_command)
 
 
