@@ -1,10 +1,11 @@
-# Two entry points: `make demo` (train, export, classify on the embedded synthetic sky)
+# Two entry points: `make demo` (train, export, classify on the embedded synthetic sky, then a FITS frame)
 # and `make test` (the whole suite, then the runtime tests again on a TensorFlow-free install).
 PYTHON ?= python3
 VENV := .venv
 DEVICE_VENV := .venv-device
 BIN := $(VENV)/bin
 DEMO_RUN := runs/demo
+DEMO_BANDS := runs/demo-field/field_g.fits,runs/demo-field/field_r.fits,runs/demo-field/field_i.fits
 
 .PHONY: demo test test-device setup setup-device clean
 
@@ -29,6 +30,8 @@ demo: setup
 	$(BIN)/galaxy-edge synth --out runs/demo-images --count 8 --seed 7 --format png --overwrite
 	$(BIN)/galaxy-edge classify --model export/model_int8.tflite runs/demo-images
 	$(BIN)/galaxy-edge benchmark --model export/model_int8.tflite --compare export/model_float32.tflite --runs 200
+	$(BIN)/galaxy-edge synth --field --bands 3 --seed 7 --out runs/demo-field/field.fits --overwrite
+	$(BIN)/galaxy-edge field --model export/model_int8.tflite --bands $(DEMO_BANDS) --out runs/demo-field/catalogue.csv --preview runs/demo-field/preview.png --overwrite
 
 test: setup setup-device
 	$(BIN)/python -m pytest -q

@@ -9,6 +9,9 @@ from pathlib import Path
 import click
 
 from galaxy_edge.device_cli import EXIT_SOME_FAILED, MODEL_OPTION, THREADS_OPTION
+from galaxy_edge.fits.options import DetectOptions, FieldOptions
+
+_DETECT, _FIELD = DetectOptions(), FieldOptions()
 
 
 def _info(message):
@@ -35,17 +38,17 @@ def _numbers(ctx, param, value):
               help="For a cube: the planes (1-based, bluest first) to use, one or three. Default: all of a 1- or 3-plane cube.")
 @click.option("--preview", type=click.Path(path_type=Path),
               help="Also draw the frame with a labelled box on each galaxy to this PNG (one per frame: NAME-<frame>.png).")
-@click.option("--threshold", type=click.FloatRange(0, min_open=True), default=3.0, show_default=True,
+@click.option("--threshold", type=click.FloatRange(0, min_open=True), default=_DETECT.threshold, show_default=True,
               help="Detection threshold in sky sigma.")
-@click.option("--min-area", type=click.IntRange(1), default=10, show_default=True, help="Fewest connected pixels of a source.")
-@click.option("--min-snr", type=click.FloatRange(0), default=20.0, show_default=True,
+@click.option("--min-area", type=click.IntRange(1), default=_DETECT.min_area, show_default=True, help="Fewest connected pixels of a source.")
+@click.option("--min-snr", type=click.FloatRange(0), default=_DETECT.min_snr, show_default=True,
               help="Fewest signal-to-noise a galaxy needs to be classified.")
-@click.option("--galaxy-size", type=click.FloatRange(1), default=1.5, show_default=True,
+@click.option("--galaxy-size", type=click.FloatRange(1), default=_DETECT.galaxy_size, show_default=True,
               help="A galaxy's half-light radius is more than this many times the PSF's.")
 @click.option("--psf-r50", type=click.FloatRange(0, min_open=True),
               help="PSF half-light radius in pixels. Default: measured from the frame's stars.")
 @click.option("--saturation", type=float, help="Saturation level in pixel units. Default: the SATURATE keyword.")
-@click.option("--cutout-scale", type=click.FloatRange(1), default=10.0, show_default=True,
+@click.option("--cutout-scale", type=click.FloatRange(1), default=_FIELD.cutout_scale, show_default=True,
               help="Side of a galaxy's cutout in half-light radii (the training images frame galaxies so).")
 @THREADS_OPTION
 @click.option("--overwrite", is_flag=True, help="Replace --out and --preview if they exist.")
@@ -70,8 +73,8 @@ def field(frames, model, out, bands, planes, preview, threshold, min_area, min_s
     """
     from galaxy_edge.errors import DataError, GalaxyEdgeError
     from galaxy_edge.fits.catalogue import catalogue_format, write_catalogue
-    from galaxy_edge.fits.detect import FLAG_NAMES, DetectOptions
-    from galaxy_edge.fits.field import COLUMNS, FieldOptions, classify_frame
+    from galaxy_edge.fits.detect import FLAG_NAMES
+    from galaxy_edge.fits.field import COLUMNS, classify_frame
     from galaxy_edge.runtime.classifier import Classifier
 
     units = [str(f) for f in frames] + [[b.strip() for b in spec.split(",")] for spec in bands]

@@ -24,37 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from galaxy_edge.fits.options import DetectOptions
+
 FLAG_BLENDED, FLAG_EDGE, FLAG_SATURATED = 1, 2, 4
 FLAG_NAMES = {FLAG_BLENDED: "blended", FLAG_EDGE: "edge", FLAG_SATURATED: "saturated"}
 
 # sep keeps the pixels of every object being extracted on one stack; a 4k frame with large
 # galaxies overflows its default (300,000).
 _PIXSTACK = 3_000_000
-
-
-@dataclass
-class DetectOptions:
-    """How sources are found and which are galaxies.
-
-    Attributes:
-        threshold: detection threshold in sky sigma.
-        min_area: fewest connected pixels above the threshold.
-        deblend_cont: smallest share of a footprint's flux a branch needs to become its own source.
-        background_mesh: side in pixels of the boxes of the background map.
-        min_snr: fewest signal-to-noise (Kron flux / its error) a galaxy needs to be classified.
-        galaxy_size: a galaxy's half-light radius is more than this many times the PSF's.
-        psf_r50: the PSF's half-light radius in pixels; default: measured from the frame's stars.
-        saturation: pixel value of saturation; default: the SATURATE keyword, else none.
-    """
-
-    threshold: float = 3.0
-    min_area: int = 10
-    deblend_cont: float = 0.02
-    background_mesh: int = 64
-    min_snr: float = 20.0
-    galaxy_size: float = 1.5
-    psf_r50: float = None
-    saturation: float = None
 
 
 @dataclass
@@ -140,7 +117,8 @@ def detect(image, mask, noise, saturated=None, options=None):
     r_ap = np.maximum(2.5 * kron * np.sqrt(a * b), 3.5)
     scale = r_ap / np.sqrt(a * b)
     flux, flux_err, _ = sep.sum_ellipse(image, x, y, a, b, theta, scale, err=noise, mask=mask, subpix=1)
-    r50, _ = sep.flux_radius(image, x, y, 6.0 * a, 0.5, normflux=np.maximum(flux, 1e-30), subpix=5, mask=mask)
+    # Within the Kron aperture only: beyond it lies the light of neighbours, not of this source.
+    r50, _ = sep.flux_radius(image, x, y, r_ap, 0.5, normflux=np.maximum(flux, 1e-30), subpix=5, mask=mask)
     snr = flux / np.maximum(flux_err, 1e-30)
     flags = np.zeros(len(objects), dtype=np.int32)
     flags[(objects["flag"] & sep.OBJ_MERGED) != 0] |= FLAG_BLENDED

@@ -7,37 +7,18 @@ boolean masks and the cutouts are made.
 """
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from galaxy_edge.fits.detect import FLAG_EDGE, DetectOptions, detect, prepare
+from galaxy_edge.fits.detect import FLAG_EDGE, detect, prepare
+from galaxy_edge.fits.options import FieldOptions
 
 # The first columns of every row, in order; then one `p_<class>` column per class.
 COLUMNS = (
     "frame", "id", "x", "y", "ra", "dec", "flux", "flux_err", "snr", "r50", "axis_ratio", "theta",
     "cutout", "flags", "label", "score",
 )
-
-
-@dataclass
-class FieldOptions:
-    """How a frame becomes classified galaxies.
-
-    Attributes:
-        detect: detection and star/galaxy separation (DetectOptions).
-        cutout_scale: side of a galaxy's cutout in half-light radii. The synthetic training sky
-            frames a galaxy with a side of 3 to 17 of its half-light radii; 10 is the middle.
-        min_cutout: smallest cutout side in pixels (a barely resolved galaxy still gets some sky).
-        max_cutout: largest cutout side in pixels.
-        planes: for a cube, the 1-based planes to use, bluest first.
-    """
-
-    detect: DetectOptions = field(default_factory=DetectOptions)
-    cutout_scale: float = 10.0
-    min_cutout: int = 24
-    max_cutout: int = 1024
-    planes: list = None
 
 
 @dataclass
