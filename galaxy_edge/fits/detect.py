@@ -32,6 +32,8 @@ FLAG_NAMES = {FLAG_BLENDED: "blended", FLAG_EDGE: "edge", FLAG_SATURATED: "satur
 # sep keeps the pixels of every object being extracted on one stack; a 4k frame with large
 # galaxies overflows its default (300,000).
 _PIXSTACK = 3_000_000
+# Up to this many masked pixels, their coordinates (16 bytes each) are cheaper to search than the mask.
+_FEW_PIXELS = 200_000
 
 
 @dataclass
@@ -170,12 +172,26 @@ def _psf_r50(columns, options):
 
 
 def _touches(mask, objects):
-    """Sources whose bounding box holds a pixel set in `mask`."""
-    if not mask.any():
-        return np.zeros(len(objects), dtype=bool)
-    return np.array([
-        mask[o["ymin"]:o["ymax"] + 1, o["xmin"]:o["xmax"] + 1].any() for o in objects
-    ], dtype=bool)
+    """Sources whose bounding box holds a pixel set in `mask`.
+
+    Such pixels are usually few, and then each box is checked against their sorted coordinates
+    (fast); when they are many (a blank half frame), against the mask itself (no large arrays).
+    """
+    hit = np.zeros(len(objects), dtype=bool)
+    count = np.count_nonzero(mask)
+    if count == 0:
+        return hit
+    if count > _FEW_PIXELS:
+        for i, o in enumerate(objects):
+            hit[i] = mask[o["ymin"]:o["ymax"] + 1, o["xmin"]:o["xmax"] + 1].any()
+        return hit
+    ys, xs = np.nonzero(mask)
+    lo = np.searchsorted(ys, objects["ymin"], side="left")
+    hi = np.searchsorted(ys, objects["ymax"], side="right")
+    for i in np.flatnonzero(hi > lo):
+        row_xs = xs[lo[i]:hi[i]]
+        hit[i] = bool(np.any((row_xs >= objects["xmin"][i]) & (row_xs <= objects["xmax"][i])))
+    return hit
 
 
 def _saturate_keyword(header):
