@@ -212,3 +212,43 @@ def test_hickson_88_in_three_bands(shared_data, int8, tmp_path):
     # The four large spirals of the group, at RA 313.1, Dec -5.7 or so.
     assert len(big) >= 4
     assert all(313.0 < float(r["ra"]) < 313.3 and -5.85 < float(r["dec"]) < -5.55 for r in rows)
+
+
+# --- watch on frames ----------------------------------------------------------------------------
+
+
+def watch_frames(folder, model, out):
+    result = run("watch", folder, "--model", model, "--out", out, "--once", "--interval", "0.01", "--frames")
+    assert result.exit_code == 0, result.output
+    return result, [json.loads(line) for line in open(out)]
+
+
+def test_watch_frames_appends_each_galaxy_once_across_a_crash(frame, int8, tmp_path):
+    import shutil
+
+    path, _ = frame
+    sky, out = tmp_path / "sky", tmp_path / "results.jsonl"
+    sky.mkdir()
+    shutil.copy(path, sky / "night1.fits")
+    fits.PrimaryHDU(np.full((64, 64), np.nan, dtype=np.float32)).writeto(sky / "dome-closed.fits")
+    result, lines = watch_frames(sky, int8, out)
+    galaxies = [r for r in lines if "object" in r]
+    closing = [r for r in lines if r["file"] == "night1.fits" and "object" not in r]
+    assert len(galaxies) >= 5 and len({r["object"] for r in galaxies}) == len(galaxies)
+    assert all(r["file"] == "night1.fits" and r["label"] and "ra" in r for r in galaxies)
+    assert closing == [closing[0]] and closing[0]["galaxies"] == len(galaxies)
+    bad = [r for r in lines if r["file"] == "dome-closed.fits"]
+    assert bad == [bad[0]] and bad[0]["error"] == "no valid pixels (all NaN, inf or BLANK)"
+    assert f"({len(galaxies)} galaxies from frames), 1 failed" in result.stderr
+    # A restart repeats nothing.
+    _, again = watch_frames(sky, int8, out)
+    assert again == lines
+    # A crash after three of the frame's galaxies, in the middle of writing the fourth: the restart
+    # cuts the torn line off and appends the missing galaxies and the closing line, each once.
+    kept = [line for line in open(out).read().splitlines() if '"dome-closed.fits"' not in line][:3]
+    out.write_text("\n".join(kept) + "\n" + kept[-1][:40])
+    _, after = watch_frames(sky, int8, out)
+    keys = [(r["file"], r.get("object")) for r in after]
+    assert len(keys) == len(set(keys))
+    assert sorted(r["object"] for r in after if "object" in r) == sorted(r["object"] for r in galaxies)
+    assert [r for r in after if r["file"] == "night1.fits" and "object" not in r][0]["galaxies"] == len(galaxies)

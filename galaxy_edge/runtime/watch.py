@@ -7,6 +7,11 @@ learn what is done, and cuts off a torn last line (that image is simply classifi
 A file is taken only once it is complete: hidden files and partial-download names (`.tmp`,
 `.part`, ...) are ignored, and a file's size and modification time must be unchanged across two
 polls. Writers that can, should write to a hidden or `.tmp` name and rename when done.
+
+With `frames` set, a FITS file is a telescope frame, not a cutout: its galaxies are found and
+classified (galaxy_edge.fits.field) and appended one line each, keyed by file and object id, then
+one line closes the frame. A crash part-way through a frame leaves it unclosed: on restart it is
+searched again and only the objects not yet in the results are appended.
 """
 
 import json
@@ -30,6 +35,7 @@ class WatchStats:
 
     classified: int = 0
     failed: int = 0
+    galaxies: int = 0
     already_done: int = 0
     repaired_torn_line: bool = False
     skipped_lines: list = field(default_factory=list)
@@ -37,6 +43,9 @@ class WatchStats:
 
 def read_done(results_path):
     """The set of files (relative to the watched folder) already in the results file.
+
+    A frame's galaxy lines add (file, object) pairs instead: the frame itself is done only once
+    its closing line (which has no "object") is there.
 
     A last line without its newline is a write cut short by a crash: it is removed from the file,
     so the next append starts on a clean line. Other unreadable lines are kept and reported.
@@ -72,7 +81,7 @@ def read_done(results_path):
             continue
         try:
             rec = json.loads(line)
-            done.add(rec["file"])
+            done.add((rec["file"], rec["object"]) if "object" in rec else rec["file"])
         except (ValueError, KeyError, TypeError):
             bad.append(number)
     return done, torn, bad
@@ -87,12 +96,13 @@ class Watcher:
         results_path: the JSON Lines file to append to.
         interval: seconds between polls.
         echo: callable(str) for one human-readable line per image, or None.
+        frames: FieldOptions to treat FITS files as frames to search for galaxies; None: FITS files are cutouts.
 
     Raises:
         DataError: the folder is missing, or the results file is unusable or in use by another watcher.
     """
 
-    def __init__(self, folder, classifier, results_path, interval=1.0, echo=None):
+    def __init__(self, folder, classifier, results_path, interval=1.0, echo=None, frames=None):
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise DataError(f"{folder}: no such folder")
@@ -100,6 +110,7 @@ class Watcher:
         self.results_path = Path(results_path)
         self.interval = interval
         self.echo = echo
+        self.frames = frames
         self.stats = WatchStats()
         self._stop = threading.Event()
         self._seen = {}  # key -> ((size, mtime_ns), first time this stat was seen)
@@ -197,6 +208,11 @@ class Watcher:
         if not path.exists():
             self._seen.pop(key, None)  # moved away or deleted after it settled: nothing to report
             return
+        if self.frames is not None:
+            from galaxy_edge.preprocess import is_fits
+
+            if is_fits(key):
+                return self._classify_frame(key, path)
         image, error = decode(path, self.classifier.input_size)
         if error is None:
             try:
@@ -214,6 +230,38 @@ class Watcher:
             rec["error"] = error
             self.stats.failed += 1
             line = f"{key}  error: {error}"
+        self._append(rec)
+        self.done.add(key)
+        self._seen.pop(key, None)
+        if self.echo:
+            self.echo(line)
+
+    def _classify_frame(self, key, path):
+        """One FITS frame: a line per galaxy not yet in the results, then the line that closes the frame."""
+        from galaxy_edge.fits.field import classify_frame
+
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        try:
+            result = classify_frame(str(path), self.classifier, self.frames)
+        except GalaxyEdgeError as e:
+            self._finish(key, {"file": key, "path": str(path), "time": now, "error": getattr(e, "reason", str(e))},
+                         f"{key}  error: {getattr(e, 'reason', e)}")
+            return
+        for row in result.rows:
+            if (key, row["id"]) not in self.done:
+                self._append({"file": key, "object": row["id"], "path": str(path), "time": now, **row})
+                self.done.add((key, row["id"]))
+                self.stats.galaxies += 1
+        closing = {"file": key, "path": str(path), "time": now, "galaxies": len(result.rows), "sources": result.sources,
+                   "psf_r50": round(result.psf_r50, 3) if result.psf_r50 == result.psf_r50 else None,
+                   "warnings": result.warnings}
+        self._finish(key, closing, f"{key}  frame: {len(result.rows)} galaxies of {result.sources} sources")
+
+    def _finish(self, key, rec, line):
+        if "error" in rec:
+            self.stats.failed += 1
+        else:
+            self.stats.classified += 1
         self._append(rec)
         self.done.add(key)
         self._seen.pop(key, None)
