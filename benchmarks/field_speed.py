@@ -9,7 +9,8 @@ its peak RSS. Frames:
 2. a 4096 x 4096 float32 synthetic frame (64 MB of pixels) from `galaxy-edge synth --field`.
 
 Each process is timed from launch to exit; its peak RSS is read from `os.wait4`'s rusage for that
-child alone. Medians over --repeats runs.
+child alone. Medians over --repeats runs, the commands taking turns so the shared machine's load
+falls on all of them alike.
 
 Usage:
     python benchmarks/field_speed.py [--model M] [--python .venv-device/bin/python] [--repeats 3]
@@ -66,8 +67,7 @@ def timed(cmd):
     return wall, usage.ru_maxrss / 1024
 
 
-def median_of(cmd, repeats):
-    runs = [timed(cmd) for _ in range(repeats)]
+def summary(runs):
     return {
         "seconds": round(statistics.median(r[0] for r in runs), 3),
         "peak_rss_mb": round(statistics.median(r[1] for r in runs), 1),
@@ -75,13 +75,21 @@ def median_of(cmd, repeats):
     }
 
 
+def interleaved(commands, repeats):
+    """Medians of each command, run in turn (A, B, A, B, ...) so that the machine's load drifts over both alike."""
+    runs = [[] for _ in commands]
+    for _ in range(repeats):
+        for i, cmd in enumerate(commands):
+            runs[i].append(timed(cmd))
+    return [summary(r) for r in runs]
+
+
 def measure(python, frame, model, repeats, work):
     field = [python, "-m", "galaxy_edge", "field", str(frame), "--out", str(work / "c.csv"), "--overwrite"]
     if model:
         field += ["--model", str(model)]
-    bare = median_of([python, "-c", BARE, str(frame)], repeats)
-    ours = median_of(field, repeats)
-    with_preview = median_of(field + ["--preview", str(work / "p.png")], 1)
+    bare, ours, with_preview = interleaved(
+        [[python, "-c", BARE, str(frame)], field, field + ["--preview", str(work / "p.png"), "--overwrite"]], repeats)
     return {
         "frame": str(frame),
         "bare_astropy_sep": bare,
@@ -114,7 +122,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="Default: the model shipped with galaxy-edge.")
     parser.add_argument("--python", default=sys.executable, help="The Python of the install to measure.")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "field_speed.json")
     args = parser.parse_args()
     frames = {}

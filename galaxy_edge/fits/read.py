@@ -17,6 +17,10 @@ from galaxy_edge.errors import ImageError
 from galaxy_edge.preprocess import MAX_IMAGE_PIXELS
 
 
+# The first four letters of the CTYPEn of celestial axes (FITS WCS paper II).
+_CELESTIAL_CTYPES = ("RA--", "DEC-", "GLON", "GLAT", "ELON", "ELAT", "HLON", "HLAT", "SLON", "SLAT")
+
+
 @dataclass
 class Bands:
     """One galaxy or one frame in one or three bands, on one pixel grid.
@@ -201,6 +205,10 @@ def _check_same_grid(h1, h2, shape, p1, p2):
 
 def celestial_wcs(header):
     """The header's celestial WCS, or None when it has none (or one astropy cannot read)."""
+    # astropy.wcs takes a third of a second to import: not for a frame that has no sky axes at all.
+    axes = [str(header.get(f"CTYPE{i}", "")).upper() for i in (1, 2)]
+    if not any(a[:4] in _CELESTIAL_CTYPES for a in axes):
+        return None
     from astropy.wcs import WCS
 
     try:
