@@ -13,6 +13,8 @@
    it. A source is a galaxy when its r50 is above the PSF's by more than `galaxy_size - 1` of it
    and by more than 3 times the stars' scatter (wider for faint sources, as 1/sqrt(S/N) below
    S/N 50), and its S/N is at least `min_snr`: fainter sources are too noisy to classify by shape.
+   A blended galaxy whose centre lies within twice the half-light radius of a brighter galaxy is a deblended
+   piece of it (a knot, an arm, a merger's second nucleus) and is not a row of its own.
 
 Flags (bits, as in Source Extractor's FLAGS):
   1  BLENDED    deblended from a footprint shared with other sources
@@ -141,8 +143,24 @@ def detect(image, mask, noise, saturated=None, options=None):
         bigger = r50 > psf_r50 + np.maximum((options.galaxy_size - 1) * psf_r50, spread)
     else:
         bigger = np.zeros(len(x), dtype=bool)
-    columns["is_galaxy"] = bigger & (snr >= options.min_snr) & np.isfinite(r50)
+    columns["is_galaxy"] = _whole_galaxies(bigger & (snr >= options.min_snr) & np.isfinite(r50), columns)
     return Sources(columns, psf_r50, psf_from, noise, n_stars)
+
+
+def _whole_galaxies(is_galaxy, columns):
+    """Drop the deblended pieces of a galaxy: a blended galaxy whose centre lies within twice the
+    half-light radius of a brighter galaxy is a knot, arm or nucleus of it (or the second nucleus of a
+    merger, which is classified as one image), not a galaxy of its own."""
+    chosen = np.flatnonzero(is_galaxy)
+    kept = []
+    for i in chosen[np.argsort(-columns["flux"][chosen], kind="stable")]:
+        # Only a source deblended from a shared footprint can be a piece of another.
+        if not columns["flags"][i] & FLAG_BLENDED or not any(np.hypot(columns["x"][i] - columns["x"][j], columns["y"][i] - columns["y"][j]) < 2 * columns["r50"][j]
+                   for j in kept):
+            kept.append(i)
+    out = np.zeros_like(is_galaxy)
+    out[kept] = True
+    return out
 
 
 def _psf_r50(columns, options):
