@@ -13,8 +13,9 @@
    it. A source is a galaxy when its r50 is above the PSF's by more than `galaxy_size - 1` of it
    and by more than 3 times the stars' scatter (wider for faint sources, as 1/sqrt(S/N) below
    S/N 50), and its S/N is at least `min_snr`: fainter sources are too noisy to classify by shape.
-   A blended galaxy whose centre lies within twice the half-light radius of a brighter galaxy is a deblended
-   piece of it (a knot, an arm, a merger's second nucleus) and is not a row of its own.
+   A blended galaxy whose centre lies within twice the half-light radius of a brighter galaxy is a
+   deblended piece of it (a knot, an arm, a merger's second nucleus): it is folded into that galaxy,
+   whose position becomes the flux-weighted centre of the whole and whose cutout takes in every piece.
 
 Flags (bits, as in Source Extractor's FLAGS):
   1  BLENDED    deblended from a footprint shared with other sources
@@ -44,7 +45,8 @@ class Sources:
 
     Attributes:
         columns: x, y (0-based pixels), flux, flux_err, snr, r50, a, b, theta (radians), flags,
-            is_galaxy.
+            is_galaxy, extent (the radius a galaxy's cutout is framed on: r50, or more when
+            deblended pieces were folded into it).
         psf_r50: the PSF half-light radius used, in pixels (NaN when it could not be measured).
         psf_from: "stars" (measured), "option" (given) or "none".
         noise: the background RMS.
@@ -148,18 +150,37 @@ def detect(image, mask, noise, saturated=None, options=None):
 
 
 def _whole_galaxies(is_galaxy, columns):
-    """Drop the deblended pieces of a galaxy: a blended galaxy whose centre lies within twice the
-    half-light radius of a brighter galaxy is a knot, arm or nucleus of it (or the second nucleus of a
-    merger, which is classified as one image), not a galaxy of its own."""
+    """Fold the deblended pieces of a galaxy back into it.
+
+    A blended galaxy whose centre lies within twice the half-light radius of a brighter galaxy is
+    a knot, arm or nucleus of it (or a merger's second nucleus; a merger is classified as one
+    image), not a galaxy of its own. The brighter galaxy's position becomes the flux-weighted
+    centre of it and its pieces, and its `extent` (what its cutout is framed on) reaches them all.
+    Sets columns["extent"]; changes x and y of galaxies with pieces.
+    """
     chosen = np.flatnonzero(is_galaxy)
-    kept = []
-    for i in chosen[np.argsort(-columns["flux"][chosen], kind="stable")]:
-        # Only a source deblended from a shared footprint can be a piece of another.
-        if not columns["flags"][i] & FLAG_BLENDED or not any(np.hypot(columns["x"][i] - columns["x"][j], columns["y"][i] - columns["y"][j]) < 2 * columns["r50"][j]
-                   for j in kept):
-            kept.append(i)
+    x, y, flux, r50 = columns["x"], columns["y"], columns["flux"], columns["r50"]
+    pieces = {}
+    for i in chosen[np.argsort(-flux[chosen], kind="stable")]:
+        parent = None
+        if columns["flags"][i] & FLAG_BLENDED:
+            parent = next((j for j in pieces if np.hypot(x[i] - x[j], y[i] - y[j]) < 2 * r50[j]), None)
+        if parent is None:
+            pieces[i] = []
+        else:
+            pieces[parent].append(i)
+    extent = np.array(r50, dtype=np.float64)
+    x, y = np.array(x, dtype=np.float64), np.array(y, dtype=np.float64)
+    for j, parts in pieces.items():
+        if parts:
+            members = [j] + parts
+            w = np.maximum(flux[members], 0) + 1e-30
+            cx, cy = float(np.sum(w * x[members]) / w.sum()), float(np.sum(w * y[members]) / w.sum())
+            extent[j] = max(r50[j], max(np.hypot(x[m] - cx, y[m] - cy) + 0.5 * r50[m] for m in members))
+            x[j], y[j] = cx, cy
     out = np.zeros_like(is_galaxy)
-    out[kept] = True
+    out[list(pieces)] = True
+    columns["x"], columns["y"], columns["extent"] = x, y, extent
     return out
 
 
@@ -226,4 +247,5 @@ def _empty():
     cols = {k: np.zeros(0) for k in ("x", "y", "flux", "flux_err", "snr", "r50", "a", "b", "theta")}
     cols["flags"] = np.zeros(0, dtype=np.int32)
     cols["is_galaxy"] = np.zeros(0, dtype=bool)
+    cols["extent"] = np.zeros(0)
     return cols

@@ -96,7 +96,7 @@ def classify_frame(paths, classifier, options=None, preview=None):
             ra, dec = wcs.all_pix2world(cols["x"][chosen], cols["y"][chosen], 0)
     rows, boxes = [], []
     for k, i in enumerate(chosen):
-        side = int(np.clip(round(options.cutout_scale * cols["r50"][i]), options.min_cutout, options.max_cutout))
+        side = int(np.clip(round(options.cutout_scale * cols["extent"][i]), options.min_cutout, options.max_cutout))
         cutout, clipped = _cutout(data, cols["x"][i], cols["y"][i], side)
         flags = int(cols["flags"][i]) | (FLAG_EDGE if clipped else 0)
         probs = _classify(classifier, cutout, noises)
