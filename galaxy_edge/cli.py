@@ -4,24 +4,37 @@ Each command imports its backend inside the callback, so `galaxy-edge --help` an
 commands start fast and never import TensorFlow.
 """
 
+import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 
 import click
 
 from galaxy_edge import __version__
-from galaxy_edge.errors import GalaxyEdgeError
+from galaxy_edge.errors import GalaxyEdgeError, OutputError
+from galaxy_edge.output import flush_stdout
 
 RUNS_DIR = Path("runs")
 
 
 class Group(click.Group):
-    """Turns the library's and the file system's errors into `Error: ...` and exit code 1, without a traceback."""
+    """Turns the library's and the file system's errors into `Error: ...` and exit code 1, without a traceback.
+
+    Ctrl-C and SIGTERM stop the program at once with one line (exit 130 and 143), without waiting
+    for worker threads that may be stuck on a slow disk.
+    """
 
     def invoke(self, ctx):
+        previous = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            flush_stdout()
+            return result
+        except OutputError as e:
+            _silence_stdout()
+            raise click.ClickException(str(e)) from None
         except GalaxyEdgeError as e:
             raise click.ClickException(str(e)) from None
         except ModuleNotFoundError as e:
@@ -37,6 +50,46 @@ class Group(click.Group):
             if e.filename is None:
                 raise
             raise click.ClickException(f"{e.filename}: {e.strerror}") from None
+        except MemoryError:
+            raise click.ClickException("not enough memory for this command on this machine") from None
+        except KeyboardInterrupt:
+            _stop_now(_Terminated.status if _Terminated.status else 130)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated:
+    # The exit status to stop with once a SIGTERM has turned into KeyboardInterrupt.
+    status = None
+
+
+def _terminate(signum, frame):
+    _Terminated.status = 128 + signum
+    raise KeyboardInterrupt
+
+
+def _in_main_thread():
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _stop_now(status):
+    """Exit at once with `status`: os._exit does not join threads, which a blocked read could hold forever."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    with contextlib.suppress(Exception):
+        click.echo("Interrupted" if status == 130 else "Terminated", err=True)
+        sys.stderr.flush()
+    os._exit(status)
+
+
+def _silence_stdout():
+    # What is still buffered cannot be written either; point the descriptor at /dev/null so the
+    # interpreter's last flush at exit does not print a traceback of its own.
+    with contextlib.suppress(Exception):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

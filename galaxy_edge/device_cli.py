@@ -5,12 +5,14 @@ so the CLI starts fast; none of them imports TensorFlow, except `evaluate` on a 
 """
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import click
+
+from galaxy_edge.output import echo as _echo
+from galaxy_edge.output import flush_stdout
 
 # Exit status of `classify` when at least one image could not be classified. Click itself uses 2
 # for a bad command line and galaxy-edge uses 1 for `Error: ...`, so scripts can tell them apart.
@@ -127,15 +129,12 @@ def classify(images, model, as_json, top_k, num_threads, workers, progress):
     width = min(max(len(str(p)) for p, _ in items), 60)
     if not as_json:
         head = "  ".join(f"top{i + 1:<13}" for i in range(1, top_k))
-        click.echo(f"{'image':<{width}}  {'label':<10} {'score':>6}  {head}".rstrip())
+        _echo(f"{'image':<{width}}  {'label':<10} {'score':>6}  {head}".rstrip())
     try:
         _print_results(classify_items(clf, items, workers=workers), names, top_k, as_json, width, bar)
-    except BrokenPipeError:
-        # `galaxy-edge classify ... | head`: the reader has gone; stop quietly, like other Unix tools.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(1)
     finally:
         bar.close()
+    flush_stdout()
     if bar.failed:
         _info(f"{bar.failed} of {bar.total} image(s) could not be classified")
         sys.exit(EXIT_SOME_FAILED)
@@ -145,12 +144,12 @@ def _print_results(results, names, top_k, as_json, width, bar):
     for result in results:
         rec = result.record(names, top_k)
         if as_json:
-            click.echo(_json_line(rec))
+            _echo(_json_line(rec))
         elif result.error is not None:
-            click.echo(f"{result.path:<{width}}  error: {result.error}")
+            _echo(f"{result.path:<{width}}  error: {result.error}")
         else:
             others = "  ".join(f"{t['label']:<10} {t['score']:5.3f}" for t in rec["top_k"][1:])
-            click.echo(f"{result.path:<{width}}  {rec['label']:<10} {rec['score']:6.3f}  {others}".rstrip())
+            _echo(f"{result.path:<{width}}  {rec['label']:<10} {rec['score']:6.3f}  {others}".rstrip())
         bar.update(result.error is not None)
 
 
@@ -188,9 +187,9 @@ def evaluate(model, data, as_json, confusion_png, num_threads):
         atomic.write_bytes(confusion_png, confusion_matrix_png(report["confusion_matrix"], report["class_names"], title))
         report["confusion_png"] = str(confusion_png)
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        _echo(json.dumps(report, indent=2))
     else:
-        click.echo(format_report(report))
+        _echo(format_report(report))
         if confusion_png:
             _info(f"Wrote the confusion matrix to {confusion_png}")
 
@@ -217,7 +216,7 @@ def benchmark(model, compare, runs, warmup, num_threads, images, as_json):
     from galaxy_edge.runtime.bench import format_report, run_benchmarks
 
     report = run_benchmarks([model, *compare], images, runs=runs, warmup=warmup, num_threads=num_threads)
-    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+    _echo(json.dumps(report, indent=2) if as_json else format_report(report))
 
 
 @click.command()
@@ -241,7 +240,10 @@ def watch(folder, model, out, interval, once, num_threads, quiet, frames):
       {"file": ..., "path": ..., "time": ..., "label": ..., "score": ..., "probabilities": {...}}
     or, for a file that cannot be read, {"file": ..., "path": ..., "time": ..., "error": ...}.
     A restart reads --out and skips what is done; a torn last line from a crash is cut off
-    and that image classified again. Ctrl-C or SIGTERM finish the image in hand, then stop.
+    and that image classified again. A file that failed is tried again when it changes (a slow
+    writer finished it, a permission was fixed): the last record of a file is the one that
+    counts. --out must be empty or a results file already; anything else is refused.
+    Ctrl-C or SIGTERM finish the image in hand, then stop.
 
     \b
     With --frames, each FITS file is a frame: one line per galaxy, keyed by file and object,
@@ -258,7 +260,7 @@ def watch(folder, model, out, interval, once, num_threads, quiet, frames):
         from galaxy_edge.fits.options import FieldOptions
 
         options = FieldOptions()
-    watcher = Watcher(folder, clf, out, interval=interval, echo=None if quiet else click.echo, frames=options)
+    watcher = Watcher(folder, clf, out, interval=interval, echo=None if quiet else _echo, warn=_info, frames=options)
     if not once:
         _info(f"Watching {folder} every {interval:g} s; results in {out}. Ctrl-C to stop.")
     stats = watcher.run(once=once)

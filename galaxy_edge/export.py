@@ -7,7 +7,8 @@ A pipeline in three steps (the `[train]` extra):
 2. validate: run every exported file through `galaxy_edge.runtime.Classifier`, the code the
    device runs, on the validation split, beside the Keras model;
 3. report: parity_report.json and .txt next to the models, then the next command to run.
-Nothing lands in `--out` unless conversion and the check ran to the end.
+Nothing lands in `--out` unless conversion and the check ran to the end and the gate passed;
+then only files galaxy-edge wrote are replaced.
 """
 
 import contextlib
@@ -40,6 +41,9 @@ DYNAMIC_OPS = {"SHAPE", "STRIDED_SLICE", "PACK", "VAR_HANDLE", "READ_VARIABLE", 
 # on 487 real galaxies 62 -> 50, i.e. 98.8 % -> 99.1 % agreement; on synthetic validation
 # 99.3 % -> 99.5 %; int8 and float probabilities differ by at most 0.06 (0.02 before).
 CALIBRATION_TRIM = 0.02
+# A parity report that failed the gate: kept beside the models, never taken for their report.
+FAILED_REPORT_JSON = "parity_report.failed.json"
+FAILED_REPORT_TXT = "parity_report.failed.txt"
 
 
 @dataclass
@@ -81,14 +85,17 @@ def export_run(run, out, options, log=print):
     Raises:
         ModelError: RUN is not a usable galaxy-edge model.
         DataError: calibration or validation data is unusable.
-        GalaxyEdgeError: a variant agrees with Keras on fewer images than `min_agreement`
-            (raised after everything has been written, so the report can be read).
+        GalaxyEdgeError: a file in `out` that export would replace is not one it wrote; or a
+            variant agrees with Keras on fewer images than `min_agreement` (raised after the
+            report is written as parity_report.failed.*; the models in `out` are left as they were).
     """
     from galaxy_edge.train.loop import load_run_model
 
     run = Path(run)
     if run.suffix == ".tflite":
         raise ModelError(f"{run}: already a TFLite model; export takes a training run folder or its model.keras")
+    out = Path(out)
+    check_out_is_ours(out, options.variants)  # before minutes of work, not after
     model, meta = load_run_model(run)
     run_dir = run.parent if run.suffix == ".keras" else run
     size = _check_model(model, meta, run)
@@ -104,8 +111,9 @@ def export_run(run, out, options, log=print):
     fixed = _fixed_batch_copy(model, meta, size)
     source_sha = sha256_file(run_dir / "model.keras")
 
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    # Everything is written into a staging folder first and moved into `out` only once the gate
+    # passed: a failed export leaves the models of an earlier one, and their report, as they were.
     stage = Path(tempfile.mkdtemp(dir=out, prefix=".export-", suffix=".tmp"))
     try:
         results = {}
@@ -119,28 +127,39 @@ def export_run(run, out, options, log=print):
             sidecar = _sidecar(meta, variant, source_sha, calibration if variant == "int8" else None)
             # The runtime refuses a model without its sidecar, so a first one goes down before the
             # check; the final one adds what only the check reads off the model.
-            atomic.write_json(path.with_suffix(".json"), sidecar)
-            results[variant] = _validate(path, validation, keras_probs, seconds, log)
-            atomic.write_json(path.with_suffix(".json"), {**sidecar, **_sidecar_quantization(results[variant])})
+            write_sidecar(path, sidecar)
+            results[variant] = _validate(path, validation, keras_probs, seconds, log, shown=out / path.name)
+            write_sidecar(path, {**sidecar, **_sidecar_quantization(results[variant])})
         report = _report(run_dir, source_sha, keras_report, results, options, calibration, validation)
-        atomic.write_json(stage / "parity_report.json", report)
-        atomic.write_text(stage / "parity_report.txt", format_report(report))
-        for f in sorted(stage.iterdir()):
-            os.replace(f, out / f.name)
+        failed = [v for v, r in results.items() if r["agreement"] < options.min_agreement]
+        if failed:
+            # Kept for reading, under names that cannot be taken for the report of the models in `out`.
+            atomic.write_json(out / FAILED_REPORT_JSON, report)
+            atomic.write_text(out / FAILED_REPORT_TXT, format_report(report))
+        else:
+            atomic.write_json(stage / "parity_report.json", report)
+            atomic.write_text(stage / "parity_report.txt", format_report(report))
+            # Each model before its sidecar: a crash in between leaves a pair whose hashes disagree,
+            # which the runtime refuses, never a wrong pair that loads.
+            for f in sorted(stage.iterdir(), key=lambda f: (f.suffix != ".tflite", f.name)):
+                os.replace(f, out / f.name)
+            for name in (FAILED_REPORT_JSON, FAILED_REPORT_TXT):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(out / name)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
     log(format_report(report))
-    for variant in results:
-        log(f"Wrote {out / f'model_{variant}.tflite'} (+ model_{variant}.json)")
-    log(f"Report: {out / 'parity_report.txt'} and parity_report.json")
-    failed = [v for v, r in results.items() if r["agreement"] < options.min_agreement]
     if failed:
         worst = min(results[v]["agreement"] for v in failed)
         raise GalaxyEdgeError(
             f"{', '.join(failed)} agrees with the Keras model on {worst:.1%} of validation images, "
-            f"below --min-agreement {options.min_agreement:.0%}; see {out / 'parity_report.txt'}"
+            f"below --min-agreement {options.min_agreement:.0%}; nothing was installed in {out}; "
+            f"see {out / FAILED_REPORT_TXT}"
         )
+    for variant in results:
+        log(f"Wrote {out / f'model_{variant}.tflite'} (+ model_{variant}.json)")
+    log(f"Report: {out / 'parity_report.txt'} and parity_report.json")
     device_model = "int8" if "int8" in results else next(iter(results))
     log(f"Next: galaxy-edge classify --model {out / f'model_{device_model}.tflite'} IMAGES...")
     return report
@@ -294,10 +313,14 @@ def _check_size(data, path, size, what):
         raise DataError(f"{path}: {what} images are {data.images.shape[1]}x{data.images.shape[2]}, the model takes {size}x{size}")
 
 
-def _validate(path, validation, keras_probs, seconds, log):
+def _validate(path, validation, keras_probs, seconds, log, shown):
     from galaxy_edge.runtime.classifier import Classifier
 
-    clf = Classifier(path, num_threads=os.cpu_count() or 1)
+    try:
+        clf = Classifier(path, num_threads=os.cpu_count() or 1)
+    except ModelError as e:
+        # Name the file the user will have, not the staging folder it is checked in.
+        raise ModelError(str(e).replace(str(path), str(shown))) from None
     log(f"  checking {path.name} with {clf.runtime_name} {clf.runtime_version} on {len(validation)} images ...")
     probs = clf.probabilities_batch(validation.images)
     rep = classification_report(validation.labels, probs, CLASS_NAMES)
@@ -328,6 +351,56 @@ def _validate(path, validation, keras_probs, seconds, log):
     }
 
 
+def write_sidecar(model_path, sidecar):
+    """Write the sidecar of `model_path`, with the SHA-256 of the model file as it is on disk now.
+
+    Called after every change to the model file, so the hash is always of the final bytes.
+    """
+    from galaxy_edge.metadata import seal, sidecar_path
+
+    atomic.write_json(sidecar_path(model_path), seal({**sidecar, "model_sha256": sha256_file(model_path)}))
+
+
+def check_out_is_ours(out, variants):
+    """Refuse to export into `out` if a file export would replace there is not one galaxy-edge wrote.
+
+    Raises:
+        GalaxyEdgeError: naming the file and why it is not recognised.
+    """
+    import json
+
+    from galaxy_edge.metadata import FORMAT
+    from galaxy_edge.runtime.classifier import TFLITE_IDENTIFIER
+
+    names = [f"model_{v}{ext}" for v in variants for ext in (".tflite", ".json")]
+    names += ["parity_report.json", "parity_report.txt", FAILED_REPORT_JSON, FAILED_REPORT_TXT]
+    for name in names:
+        path = Path(out) / name
+        if not path.exists() and not path.is_symlink():
+            continue
+        try:
+            head = path.read_bytes() if path.is_file() else None
+        except OSError:
+            head = None
+        if head is None:
+            ours = False
+        elif name.endswith(".tflite"):
+            ours = head[4:8] == TFLITE_IDENTIFIER
+        elif name.endswith(".txt"):
+            ours = head.startswith(b"Parity of exported models")
+        else:
+            try:
+                obj = json.loads(head)
+            except ValueError:
+                obj = None
+            ours = isinstance(obj, dict) and (obj.get("format") == FORMAT or {"keras", "variants"} <= set(obj))
+        if not ours:
+            raise GalaxyEdgeError(
+                f"{path}: not a file galaxy-edge export wrote; it would be replaced, so nothing was exported "
+                f"(move it away or choose another --out)"
+            )
+
+
 def _sidecar(meta, variant, source_sha, calibration):
     import tensorflow as tf
 
@@ -346,7 +419,7 @@ def _sidecar(meta, variant, source_sha, calibration):
 
 def _sidecar_quantization(result):
     # The interpreter reads these from the model itself; they are here for people and for checks.
-    return {"quantization": {"input": result["input"], "output": result["output"]}, "model_sha256": result["sha256"]}
+    return {"quantization": {"input": result["input"], "output": result["output"]}}
 
 
 def _report(run_dir, source_sha, keras_report, results, options, calibration, validation):

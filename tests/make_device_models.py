@@ -10,6 +10,28 @@ from pathlib import Path
 import numpy as np
 
 
+# Raw int8 outputs on the build machine, for the device suite to check the device's int8 path against.
+REFERENCE = "reference_int8.npz"
+
+
+def write_int8_reference(model, path, count=32):
+    """Run `count` synthetic galaxies through `model` with LiteRT here, and keep the raw int8 outputs.
+
+    On another machine (a Raspberry Pi, the emulated arm64 chroot of `make test-aarch64`) the
+    device suite compares its own raw outputs with these, within one quantization step: a broken
+    int8 path (a CPU feature miscomputed, an emulator's bug) shows up there, where labels alone
+    could still agree. (TensorFlow's reference kernels round differently from XNNPACK's, by up to
+    two steps on this model, so they are not the yardstick.)
+    """
+    from galaxy_edge.data.synth import generate
+    from galaxy_edge.runtime.classifier import Classifier
+
+    images, _ = generate(count, seed=21)
+    clf = Classifier(model)
+    outputs = np.stack([clf.invoke(clf.quantize(image)) for image in images])
+    np.savez(path, images=images, outputs=outputs)
+
+
 def build(out, work):
     """Train a small model on synthetic galaxies in `work` and export int8 and float32 into `out`.
 
@@ -34,6 +56,7 @@ def build(out, work):
     quiet = lambda *a, **k: None  # noqa: E731
     run, _ = train(TrainOptions(data=str(data), arch="edge", epochs=8, batch_size=16), work / "run", log=quiet)
     export_run(run, out, ExportOptions(variants=["int8", "float32"], min_agreement=0.0), log=quiet)
+    write_int8_reference(out / "model_int8.tflite", out / REFERENCE)
     return {"run": run, "int8": out / "model_int8.tflite", "float32": out / "model_float32.tflite", "data": data}
 
 

@@ -1,6 +1,7 @@
 """The exporter: real int8 conversion, parity with Keras through the device runtime, the gate, errors."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -114,26 +115,66 @@ def test_int8_calibration_leaves_out_the_widest_spread(built_models):
     assert json.loads((folder / "parity_report.json").read_text())["calibration_trim"] == 0.02
 
 
-def test_gate_fails_on_bad_calibration_and_keeps_the_report(built_models, tmp_path):
+def test_gate_fails_on_bad_calibration_keeps_the_report_and_the_earlier_models(built_models, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(built_models["int8"].parent, out)  # an earlier, passing export
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
     # Calibrating on black frames squeezes every activation range: int8 then disagrees with Keras.
     black = tmp_path / "black.npz"
     np.savez(black, data=np.zeros((60, 128, 128, 3), np.uint8), labels=np.arange(60) % 4)
-    out = tmp_path / "out"
     result = CliRunner().invoke(
         cli, ["export", str(built_models["run"]), "--int8", "--calibration-data", str(black), "--out", str(out)]
     )
     assert result.exit_code == 1
     assert "Error: int8 agrees with the Keras model on" in result.output
-    assert "below --min-agreement 98%" in result.output
-    report = json.loads((out / "parity_report.json").read_text())
+    assert f"below --min-agreement 98%; nothing was installed in {out}; see {out / 'parity_report.failed.txt'}" in result.output
+    report = json.loads((out / "parity_report.failed.json").read_text())
     assert report["passed"] is False and report["variants"]["int8"]["agreement"] < 0.98
+    assert {f.name: f.read_bytes() for f in out.iterdir() if ".failed." not in f.name} == before
+    assert not [f for f in out.iterdir() if f.name.startswith(".")]
+
+
+@pytest.mark.parametrize("name", ["model_int8.json", "model_int8.tflite", "parity_report.txt"])
+def test_export_never_replaces_a_file_it_did_not_write(built_models, tmp_path, name):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / name).write_text("someone's notes\n")
+    result = CliRunner().invoke(cli, ["export", str(built_models["run"]), "--int8", "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: {out / name}: not a file galaxy-edge export wrote; it would be replaced, so nothing was "
+        "exported (move it away or choose another --out)"
+    )
+    assert [f.name for f in out.iterdir()] == [name] and (out / name).read_text() == "someone's notes\n"
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda m: m.pop("arch"), 'field "arch" must be a string (missing)'),
+        (lambda m: m["input"].pop("height"), 'field "input.height" must be a positive integer (missing)'),
+        (lambda m: m.update(class_names={"normal": 0}), 'metadata has no list of class names (field "class_names")'),
+    ],
+)
+def test_run_metadata_with_a_bad_field_names_it(built_models, tmp_path, damage, message):
+    run = tmp_path / "run"
+    shutil.copytree(built_models["run"], run)
+    meta = json.loads((run / "metadata.json").read_text())
+    damage(meta)
+    (run / "metadata.json").write_text(json.dumps(meta))
+    for args in (["export", str(run), "--out", str(tmp_path / "out")], ["train", "--init", str(run), "--out", str(tmp_path / "t")]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1
+        assert result.output.strip() == f"Error: {run / 'metadata.json'}: {message}"
 
 
 def test_export_of_a_non_model_leaves_out_empty(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "model.keras").write_text("not a model")
-    (run / "metadata.json").write_text(json.dumps({"class_names": ["a"]}))
+    from galaxy_edge.metadata import base_metadata
+
+    (run / "metadata.json").write_text(json.dumps(base_metadata("edge")))
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["export", str(run), "--int8", "--out", str(out)])
     assert result.exit_code == 1

@@ -232,6 +232,20 @@ def test_float32_and_int8_models_mostly_agree(device_models, image_dir):
     assert agree >= 4 / 6
 
 
+def test_int8_outputs_match_the_reference_kernels_within_one_step(device_models):
+    # Label agreement alone would not notice a numerically broken int8 path (as an emulated CPU
+    # with SME gives): every raw int8 output must be within one quantization step of the outputs
+    # recorded where the model was built (tests/make_device_models.py), e.g. x86 against a Pi.
+    from galaxy_edge.runtime.classifier import Classifier
+
+    with np.load(device_models["int8"].parent / "reference_int8.npz") as f:
+        images, expected = f["images"], f["outputs"]
+    clf = Classifier(device_models["int8"])
+    got = np.stack([clf.invoke(clf.quantize(image)) for image in images])
+    assert got.dtype == np.int8 and got.shape == expected.shape
+    assert np.abs(got.astype(np.int16) - expected).max() <= 1
+
+
 # --- evaluate ---------------------------------------------------------------------------------
 
 

@@ -32,9 +32,15 @@ def load_image_folder(folder, warn=True):
         )
     images, labels, paths, skipped = [], [], [], []
     for d in subdirs:
-        files = find_images(d)
+        unreadable = []
+        files = find_images(d, unreadable)
+        for path, reason in unreadable:
+            skipped.append((str(path), reason))
+            if warn:
+                print(f"Warning: skipping {path}: {reason}", file=sys.stderr)
         if not files:
-            raise DataError(f"{d}: class folder holds no images (looked for {SUFFIXES_TEXT})")
+            raise DataError(f"{d}: class folder holds no images (looked for {SUFFIXES_TEXT})"
+                            + (f"; {unreadable[0][1]}" if unreadable else ""))
         for f in files:
             try:
                 images.append(load_image(f))

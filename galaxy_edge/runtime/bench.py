@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from galaxy_edge.errors import DataError
+from galaxy_edge.errors import DataError, ImageError
 
 
 def peak_rss_mb():
@@ -90,17 +90,18 @@ def benchmark_model(model_path, image_paths, runs=100, warmup=10, num_threads=1)
     clf = Classifier(model_path, num_threads=num_threads)
     init = time.perf_counter() - t0
 
-    images = []
+    images, skipped = [], []
     for p in image_paths:
         if len(images) == runs:
             break  # the steady state cycles through at most `runs` images: check no more
         try:
             load_image(p, clf.input_size)
             images.append(p)
-        except DataError:
-            continue
+        except ImageError as e:
+            skipped.append({"path": str(p), "error": e.reason})
     if not images:
-        raise DataError("none of the benchmark images could be read")
+        first = f" (first: {skipped[0]['path']}: {skipped[0]['error']})" if skipped else ""
+        raise DataError(f"none of the benchmark images could be read{first}")
 
     interp, index = clf.interpreter, clf.input_details["index"]
     tensor = clf.quantize(load_image(images[0], clf.input_size))
@@ -139,6 +140,7 @@ def benchmark_model(model_path, image_paths, runs=100, warmup=10, num_threads=1)
         "per_image": summarize_us(whole),
         "images_per_second": round(1.0 / float(np.mean(whole)), 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
+        "skipped": skipped,
     }
 
 
@@ -176,10 +178,14 @@ def run_benchmarks(model_paths, images_dir=None, runs=100, warmup=10, num_thread
     if images_dir is not None:
         if not Path(images_dir).is_dir():
             raise DataError(f"{images_dir}: no such folder")
-        paths = find_images(images_dir)
+        unreadable = []
+        paths = find_images(images_dir, unreadable)
         if not paths:
-            raise DataError(f"{images_dir}: holds no images (looked for {SUFFIXES_TEXT})")
-        return _report(model_paths, paths, str(images_dir), runs, warmup, num_threads)
+            why = f"; {unreadable[0][0]}: {unreadable[0][1]}" if unreadable else ""
+            raise DataError(f"{images_dir}: holds no images (looked for {SUFFIXES_TEXT}){why}")
+        report = _report(model_paths, paths, str(images_dir), runs, warmup, num_threads)
+        report["unreadable_folders"] = [{"path": p, "error": reason} for p, reason in unreadable]
+        return report
     with tempfile.TemporaryDirectory(prefix="galaxy-edge-bench-") as tmp:
         paths = synthetic_images(tmp, count)
         return _report(model_paths, paths, f"{count} generated 424x424 PNGs", runs, warmup, num_threads)
@@ -193,7 +199,8 @@ def _report(model_paths, paths, source, runs, warmup, num_threads):
     interpreter_class()
     import_ms = round((time.perf_counter() - t0) * 1e3, 1)
     results = [benchmark_model(m, paths, runs, warmup, num_threads) for m in model_paths]
-    return {"images": source, "runs": runs, "runtime_import_ms": import_ms, "machine": machine(), "models": results}
+    return {"images": source, "runs": runs, "runtime_import_ms": import_ms, "machine": machine(), "models": results,
+            "unreadable_folders": []}
 
 
 def format_report(report):
@@ -226,6 +233,11 @@ def format_report(report):
     ]
     for label, fn in rows:
         lines.append(f"{label:<24}" + "".join(f"{fn(m):>{col}}" for m in models))
+    # Say what was not measured and why: an image that could not be read, a folder not searched.
+    skipped = {s["path"]: s["error"] for m in models for s in m["skipped"]}
+    skipped.update({f["path"]: f["error"] for f in report["unreadable_folders"]})
+    if skipped:
+        lines += ["", f"skipped {len(skipped)}:"] + [f"  {p}: {reason}" for p, reason in sorted(skipped.items())]
     return "\n".join(lines)
 
 

@@ -5,8 +5,41 @@ from pathlib import Path
 import numpy as np
 
 from galaxy_edge.errors import ModelError
-from galaxy_edge.metadata import read_sidecar
-from galaxy_edge.runtime.interpreter import interpreter_class
+from galaxy_edge.metadata import check_model_hash, read_sidecar, sidecar_path
+from galaxy_edge.runtime.interpreter import interpreter_class, tflite_runtime_broken
+
+# Bytes 4-8 of every TFLite flatbuffer.
+TFLITE_IDENTIFIER = b"TFL3"
+# A model this project makes is ~100 KB; a file far larger is not one of ours (and is not read whole).
+MAX_MODEL_BYTES = 256 * 2**20
+
+
+def read_model_bytes(path):
+    """The bytes of a `.tflite` file, refusing early, with the reason, what is not a TFLite model.
+
+    Raises:
+        ModelError: missing, not a regular file, unreadable, a Keras model, or not TFLite.
+    """
+    from galaxy_edge.regular_files import describe_os_error, open_regular
+
+    path = Path(path)
+    if path.suffix == ".keras" or (path / "model.keras").exists():
+        raise ModelError(
+            f"{path}: is a Keras model (a training run); the device runs an exported .tflite: "
+            f"run `galaxy-edge export {path}` and pass --model export/model_int8.tflite"
+        )
+    try:
+        with open_regular(path) as f:
+            content = f.read(MAX_MODEL_BYTES + 1)
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no such model file") from None
+    except OSError as e:
+        raise ModelError(f"{path}: {describe_os_error(e)}") from None
+    if len(content) > MAX_MODEL_BYTES:
+        raise ModelError(f"{path}: over {MAX_MODEL_BYTES // 2**20} MB, not a galaxy-edge model")
+    if content[4:8] != TFLITE_IDENTIFIER:
+        raise ModelError(f"{path}: not a loadable TFLite model (no TFLite identifier in its header)")
+    return content
 
 
 class Classifier:
@@ -24,16 +57,21 @@ class Classifier:
 
     def __init__(self, model_path, num_threads=1):
         self.model_path = Path(model_path)
-        if not self.model_path.is_file():
-            raise ModelError(f"{model_path}: no such model file")
+        content = read_model_bytes(self.model_path)
         self.metadata = read_sidecar(self.model_path)
+        check_model_hash(self.metadata, content, model_path, sidecar_path(model_path))
         self.class_names = list(self.metadata["class_names"])
         Interpreter, self.runtime_name, self.runtime_version = interpreter_class()
         try:
-            self.interpreter = Interpreter(model_path=str(self.model_path), num_threads=num_threads)
+            # The bytes just hashed are the bytes run: no window for the file to change in between.
+            self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"{model_path}: not a loadable TFLite model ({e})") from None
+        except Exception as e:  # noqa: BLE001 - tflite-runtime under numpy 2 fails at first use
+            if self.runtime_name != "tflite-runtime":
+                raise
+            raise tflite_runtime_broken(e) from None
         self.num_threads = num_threads
         inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
