@@ -53,6 +53,13 @@ def read_image(path, max_pixels=MAX_IMAGE_PIXELS):
     """
     from astropy.io import fits
 
+    from galaxy_edge.regular_files import describe_os_error, open_regular
+
+    try:
+        # A named pipe called x.fits would block astropy's read forever: regular files only.
+        open_regular(path).close()
+    except OSError as e:
+        raise ImageError(path, describe_os_error(e)) from None
     try:
         # BSCALE/BZERO are applied here, in float32: astropy would scale 32-bit integers to float64.
         # astropy only warns about a truncated file; the warnings are kept and become the error.
