@@ -19,7 +19,7 @@ def is_candidate(path):
         not name.startswith(".")
         and not name.endswith("~")
         and not name.lower().endswith(PARTIAL_SUFFIXES)
-        and Path(name).suffix.lower() in IMAGE_SUFFIXES
+        and name.lower().endswith(IMAGE_SUFFIXES)
     )
 
 

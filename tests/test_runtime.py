@@ -358,7 +358,8 @@ import sys
 from click.testing import CliRunner
 from galaxy_edge.cli import cli
 model, images, npz, out = sys.argv[1:]
-heavy = ("tensorflow", "keras", "sklearn", "matplotlib")
+# astropy and sep are for FITS only: classifying PNG/JPEG/TIFF must not load them.
+heavy = ("tensorflow", "keras", "sklearn", "matplotlib", "astropy", "sep")
 for args in (
     ["classify", "--model", model, "--json", images],
     ["evaluate", "--model", model, "--data", npz, "--json"],
