@@ -12,6 +12,14 @@ def write_bytes(path, data):
     """Write `data` to `path` through a temporary file in the same folder and an atomic rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _write_via_temporary(path, data)
+    except OSError as e:
+        # The user named `path`; the temporary file it went through means nothing to them.
+        raise OSError(e.errno, e.strerror, str(path)) from None
+
+
+def _write_via_temporary(path, data):
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         # mkstemp makes the file private (0600); artifacts are meant to be shared and copied.

@@ -4,24 +4,37 @@ Each command imports its backend inside the callback, so `galaxy-edge --help` an
 commands start fast and never import TensorFlow.
 """
 
+import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 
 import click
 
 from galaxy_edge import __version__
-from galaxy_edge.errors import GalaxyEdgeError
+from galaxy_edge.errors import GalaxyEdgeError, OutputError
+from galaxy_edge.output import flush_stdout
 
 RUNS_DIR = Path("runs")
 
 
 class Group(click.Group):
-    """Turns the library's and the file system's errors into `Error: ...` and exit code 1, without a traceback."""
+    """Turns the library's and the file system's errors into `Error: ...` and exit code 1, without a traceback.
+
+    Ctrl-C and SIGTERM stop the program at once with one line (exit 130 and 143), without waiting
+    for worker threads that may be stuck on a slow disk.
+    """
 
     def invoke(self, ctx):
+        previous = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            flush_stdout()
+            return result
+        except OutputError as e:
+            _silence_stdout()
+            raise click.ClickException(str(e)) from None
         except GalaxyEdgeError as e:
             raise click.ClickException(str(e)) from None
         except ModuleNotFoundError as e:
@@ -37,6 +50,46 @@ class Group(click.Group):
             if e.filename is None:
                 raise
             raise click.ClickException(f"{e.filename}: {e.strerror}") from None
+        except MemoryError:
+            raise click.ClickException("not enough memory for this command on this machine") from None
+        except KeyboardInterrupt:
+            _stop_now(_Terminated.status if _Terminated.status else 130)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated:
+    # The exit status to stop with once a SIGTERM has turned into KeyboardInterrupt.
+    status = None
+
+
+def _terminate(signum, frame):
+    _Terminated.status = 128 + signum
+    raise KeyboardInterrupt
+
+
+def _in_main_thread():
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _stop_now(status):
+    """Exit at once with `status`: os._exit does not join threads, which a blocked read could hold forever."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    with contextlib.suppress(Exception):
+        click.echo("Interrupted" if status == 130 else "Terminated", err=True)
+        sys.stderr.flush()
+    os._exit(status)
+
+
+def _silence_stdout():
+    # What is still buffered cannot be written either; point the descriptor at /dev/null so the
+    # interpreter's last flush at exit does not print a traceback of its own.
+    with contextlib.suppress(Exception):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,6 +103,7 @@ def cli():
       galaxy-edge export --int8         quantize the latest run and prove it agrees
     Run on the device (no TensorFlow):
       galaxy-edge classify --model export/model_int8.tflite IMAGES...
+      galaxy-edge field --model export/model_int8.tflite FRAME.fits --out catalogue.csv
     """
 
 
@@ -63,8 +117,9 @@ def _info(message):
 
 
 @cli.command()
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="An .npz file, or a folder for images.")
-@click.option("--count", type=click.IntRange(1), default=400, show_default=True, help="Number of galaxies.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="An .npz file, or a folder for images; with --field, a FITS file (.fits, .fits.gz, .fits.bz2).")
+@click.option("--count", type=click.IntRange(1), help="Number of galaxies. Default: 400 (24 with --field).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same images.")
 @click.option(
     "--format",
@@ -74,11 +129,27 @@ def _info(message):
     show_default=True,
     help="auto: .npz when --out ends in .npz, else PNG files in DIR/<class>/.",
 )
+@click.option("--field", "as_field", is_flag=True,
+              help="Draw a telescope frame in linear flux instead: galaxies among stars, PSF, sky noise, TAN WCS, "
+                   "and OUT_truth.csv beside it.")
+@click.option("--size", type=click.IntRange(256), default=1024, show_default=True, help="With --field: frame side in pixels.")
+@click.option("--stars", type=click.IntRange(0), default=120, show_default=True, help="With --field: number of stars.")
+@click.option("--bands", type=click.Choice(["1", "3"]), default="1", show_default=True,
+              help="With --field: one band (r), or three (OUT_g, OUT_r, OUT_i on one grid).")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
-def synth(out, count, seed, fmt, overwrite):
-    """Draw synthetic galaxies (the embedded default training data) to an .npz or image folder."""
+def synth(out, count, seed, fmt, as_field, size, stars, bands, overwrite):
+    """Draw synthetic galaxies (the embedded default training data) to an .npz or image folder, or a FITS frame."""
+    if as_field:
+        from galaxy_edge.data.synth_field import FieldSpec, write_field
+
+        spec = FieldSpec(size=size, galaxies=count or FieldSpec.galaxies, stars=stars, bands=int(bands), seed=seed)
+        frames, truth = write_field(out, spec, overwrite=overwrite)
+        _info(f"Wrote a {size}x{size} frame with {spec.galaxies} galaxies and {stars} stars to "
+              f"{', '.join(map(str, frames))}; truth in {truth}")
+        return
     from galaxy_edge.data.synth_io import write_synthetic
 
+    count = count or 400
     path = write_synthetic(out, count, seed, fmt, overwrite, log=_info)
     _info(f"Wrote {count} synthetic galaxies to {path}")
 
@@ -157,10 +228,11 @@ def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_r
 
 @cli.command()
 @click.argument("run", required=False, type=click.Path(path_type=Path))
-@click.option("--int8", "int8", is_flag=True, help="Full-integer int8 (weights, activations, input, output).")
+@click.option("--int8", "int8", is_flag=True, help="Full-integer int8 inside, uint8 input (raw pixels) and output: what MediaPipe and the Task Library take.")
 @click.option("--float16", "float16", is_flag=True, help="float16 weights.")
 @click.option("--dynamic", is_flag=True, help="Dynamic-range: int8 weights, float activations.")
 @click.option("--float32", "float32", is_flag=True, help="Plain float32 (the default when no variant is named).")
+@click.option("--onnx", is_flag=True, help="Also model.onnx (float32, via tf2onnx) for onnxruntime, TensorRT or OpenVINO.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("export"), show_default=True)
 @click.option("--calibration-samples", type=click.IntRange(1), default=1000, show_default=True, help="Images of the representative dataset for int8.")
 @click.option("--calibration-data", type=click.Path(path_type=Path), help="An .npz or image folder to calibrate on.")
@@ -174,13 +246,15 @@ def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_r
     show_default=True,
     help="Fail when an exported model's top-1 agrees with Keras on fewer images than this.",
 )
-def export(run, int8, float16, dynamic, float32, out, calibration_samples, calibration_data, calibration_trim, validation_data,
-           min_agreement):
+def export(run, int8, float16, dynamic, float32, onnx, out, calibration_samples, calibration_data, calibration_trim,
+           validation_data, min_agreement):
     """Convert a trained run to TFLite and prove the result agrees with the Keras model.
 
     RUN is a run folder or its model.keras; default: the latest folder under runs/.
     Each variant is written as export/model_<variant>.tflite with its metadata beside it
-    (model_<variant>.json), plus parity_report.json and parity_report.txt.
+    (model_<variant>.json) and embedded (TFLite Model Metadata: labels and normalization, for
+    MediaPipe and the Task Library), plus parity_report.json and parity_report.txt.
+    --onnx adds model.onnx (+ model.json), checked through onnxruntime in the same report.
     """
     _quiet_tensorflow()
     from galaxy_edge.export import ExportOptions, export_run, latest_run
@@ -193,6 +267,7 @@ def export(run, int8, float16, dynamic, float32, out, calibration_samples, calib
         calibration_trim=calibration_trim,
         validation_data=validation_data,
         min_agreement=min_agreement,
+        onnx=onnx,
     )
     run = run or latest_run(RUNS_DIR)
     export_run(run, out, options, log=_info)
@@ -216,8 +291,9 @@ def visualize(images, run, out, max_maps):
 
 
 from galaxy_edge.device_cli import benchmark, classify, evaluate, watch  # noqa: E402
+from galaxy_edge.field_cli import field  # noqa: E402
 
-for _command in (classify, evaluate, benchmark, watch):
+for _command in (classify, evaluate, benchmark, watch, field):
     cli.add_command(_command)
 
 

@@ -4,6 +4,7 @@ Each callback imports its backend from `galaxy_edge.runtime` (numpy, Pillow, Lit
 so the CLI starts fast; none of them imports TensorFlow, except `evaluate` on a Keras model.
 """
 
+import contextlib
 import json
 import os
 import sys
@@ -11,6 +12,9 @@ import time
 from pathlib import Path
 
 import click
+
+from galaxy_edge.output import echo as _echo
+from galaxy_edge.output import flush_stdout
 
 # Exit status of `classify` when at least one image could not be classified. Click itself uses 2
 # for a bad command line and galaxy-edge uses 1 for `Error: ...`, so scripts can tell them apart.
@@ -32,8 +36,8 @@ MODEL_OPTION = click.option(
     "--model",
     type=click.Path(path_type=Path),
     callback=_model_or_default,
-    help="A .tflite file with its .json metadata beside it (from `galaxy-edge export`). "
-    "Default: the int8 model shipped with galaxy-edge.",
+    help="A .tflite (or, with onnxruntime, .onnx) file from `galaxy-edge export`, with its .json metadata "
+    "beside it. Default: the int8 model shipped with galaxy-edge.",
 )
 THREADS_OPTION = click.option(
     "--num-threads",
@@ -46,6 +50,15 @@ THREADS_OPTION = click.option(
 
 def _info(message):
     click.echo(message, err=True)
+
+
+def _classifier(model, num_threads):
+    from galaxy_edge.runtime.classifier import open_model
+
+    clf = open_model(model, num_threads=num_threads)
+    for warning in clf.warnings:
+        _info(f"Warning: {warning}")
+    return clf
 
 
 class _Progress:
@@ -126,7 +139,6 @@ def classify(images, model, as_json, out, resume, top_k, num_threads, decode_thr
     from galaxy_edge.errors import DataError
     from galaxy_edge.image_files import SUFFIXES_TEXT
     from galaxy_edge.runtime.batch import expand_inputs
-    from galaxy_edge.runtime.classifier import Classifier
 
     if resume and not out:
         raise click.UsageError("--resume needs --out: the results file of the run to finish")
@@ -137,7 +149,7 @@ def classify(images, model, as_json, out, resume, top_k, num_threads, decode_thr
     items = expand_inputs(images, stdin=sys.stdin if "-" in images else None)
     if not items:
         raise DataError(f"no images found in {', '.join(images)} (looked for {SUFFIXES_TEXT})")
-    clf = Classifier(model, num_threads=num_threads)
+    clf = _classifier(model, num_threads)
     names = clf.class_names
     top_k = min(top_k, len(names))
     writer, done = _open_writer(out, resume, as_json, names, top_k, items)
@@ -145,23 +157,21 @@ def classify(images, model, as_json, out, resume, top_k, num_threads, decode_thr
     if done:
         _info(f"Resuming {out}: {len(items) - len(todo)} of {len(items)} image(s) already done")
     bar = _Progress(len(todo), progress)
-    try:
-        if workers or scheduler:
-            records = _cluster_records(model, todo, num_threads, top_k, workers, scheduler, batch_size)
-        else:
-            from galaxy_edge.runtime.batch import classify_items
+    if workers or scheduler:
+        records = _cluster_records(model, todo, num_threads, top_k, workers, scheduler, batch_size)
+    else:
+        from galaxy_edge.runtime.batch import classify_items
 
-            records = (r.record(names, top_k) for r in classify_items(clf, todo, workers=decode_threads))
-        for rec in records:
-            writer.write(rec)
-            bar.update("error" in rec)
-    except BrokenPipeError:
-        # `galaxy-edge classify ... | head`: the reader has gone; stop quietly, like other Unix tools.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(1)
+        records = (r.record(names, top_k) for r in classify_items(clf, todo, workers=decode_threads))
+    try:
+        with contextlib.closing(records):  # decoders or a cluster are shut down here, even when a write fails
+            for rec in records:
+                writer.write(rec)
+                bar.update("error" in rec)
     finally:
         bar.close()
         writer.close()
+    flush_stdout()
     if out:
         _info(f"{bar.done - bar.failed} image(s) classified, {bar.failed} failed; results in {out}")
     if bar.failed:
@@ -174,10 +184,9 @@ def _open_writer(out, resume, as_json, names, top_k, items):
 
     if out:
         return outputs.open_results_file(out, names, resume=resume)
-    stdout = sys.stdout
     if as_json:
-        return outputs.JsonLinesWriter(stdout), set()
-    return outputs.TableWriter(stdout, min(max(len(str(p)) for p, _ in items), 60), top_k), set()
+        return outputs.JsonLinesWriter(_echo), set()
+    return outputs.TableWriter(_echo, min(max(len(str(p)) for p, _ in items), 60), top_k), set()
 
 
 def _cluster_records(model, items, num_threads, top_k, workers, scheduler, batch_size):
@@ -225,16 +234,17 @@ def evaluate(model, data, as_json, confusion_png, num_threads):
         atomic.write_bytes(confusion_png, confusion_matrix_png(report["confusion_matrix"], report["class_names"], title))
         report["confusion_png"] = str(confusion_png)
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        _echo(json.dumps(report, indent=2))
     else:
-        click.echo(format_report(report))
+        _echo(format_report(report))
         if confusion_png:
             _info(f"Wrote the confusion matrix to {confusion_png}")
 
 
 @click.command()
 @MODEL_OPTION
-@click.option("--compare", type=click.Path(path_type=Path), multiple=True, help="Another .tflite to measure alongside.")
+@click.option("--compare", type=click.Path(path_type=Path), multiple=True,
+              help="Another .tflite, or an .onnx (run by onnxruntime), to measure alongside.")
 @click.option("--runs", type=click.IntRange(1), default=100, show_default=True, help="Steady-state iterations.")
 @click.option("--warmup", type=click.IntRange(0), default=10, show_default=True, help="Warm-up iterations.")
 @THREADS_OPTION
@@ -254,7 +264,7 @@ def benchmark(model, compare, runs, warmup, num_threads, images, as_json):
     from galaxy_edge.runtime.bench import format_report, run_benchmarks
 
     report = run_benchmarks([model, *compare], images, runs=runs, warmup=warmup, num_threads=num_threads)
-    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+    _echo(json.dumps(report, indent=2) if as_json else format_report(report))
 
 
 @click.command()
@@ -265,7 +275,9 @@ def benchmark(model, compare, runs, warmup, num_threads, images, as_json):
 @click.option("--once", is_flag=True, help="Classify what is in FOLDER now, then exit.")
 @THREADS_OPTION
 @click.option("--quiet", is_flag=True, help="No line per image on stdout.")
-def watch(folder, model, out, interval, once, num_threads, quiet):
+@click.option("--frames", is_flag=True,
+              help="FITS files are telescope frames: append one line per galaxy found (as `field` finds them).")
+def watch(folder, model, out, interval, once, num_threads, quiet, frames):
     """Classify every image that lands in FOLDER, exactly once, appending to a JSON Lines file.
 
     \b
@@ -276,13 +288,26 @@ def watch(folder, model, out, interval, once, num_threads, quiet):
       {"file": ..., "path": ..., "time": ..., "label": ..., "score": ..., "probabilities": {...}}
     or, for a file that cannot be read, {"file": ..., "path": ..., "time": ..., "error": ...}.
     A restart reads --out and skips what is done; a torn last line from a crash is cut off
-    and that image classified again. Ctrl-C or SIGTERM finish the image in hand, then stop.
+    and that image classified again. A file that failed is tried again when it changes (a slow
+    writer finished it, a permission was fixed): the last record of a file is the one that
+    counts. --out must be empty or a results file already; anything else is refused.
+    Ctrl-C or SIGTERM finish the image in hand, then stop.
+
+    \b
+    With --frames, each FITS file is a frame: one line per galaxy, keyed by file and object,
+      {"file": ..., "object": <id>, "path": ..., "time": ..., <the columns of `field`>}
+    then one line closing the frame: {"file": ..., "path": ..., "time": ..., "galaxies": N, ...}.
+    A frame cut short by a crash is searched again; only galaxies not yet written are appended.
     """
-    from galaxy_edge.runtime.classifier import Classifier
     from galaxy_edge.runtime.watch import Watcher
 
-    clf = Classifier(model, num_threads=num_threads)
-    watcher = Watcher(folder, clf, out, interval=interval, echo=None if quiet else click.echo)
+    clf = _classifier(model, num_threads)
+    options = None
+    if frames:
+        from galaxy_edge.fits.options import FieldOptions
+
+        options = FieldOptions()
+    watcher = Watcher(folder, clf, out, interval=interval, echo=None if quiet else _echo, warn=_info, frames=options)
     if not once:
         _info(f"Watching {folder} every {interval:g} s; results in {out}. Ctrl-C to stop.")
     stats = watcher.run(once=once)
@@ -290,4 +315,7 @@ def watch(folder, model, out, interval, once, num_threads, quiet):
         _info(f"Warning: {out} ended in a torn line (an interrupted write); it was cut off")
     if stats.skipped_lines:
         _info(f"Warning: {out}: ignored {len(stats.skipped_lines)} unreadable line(s): {stats.skipped_lines[:5]}")
-    _info(f"{stats.classified} image(s) classified, {stats.failed} failed; {len(watcher.done)} done in all, in {out}")
+    galaxies = f" ({stats.galaxies} galaxies from frames)" if frames else ""
+    # A frame's galaxies are (file, object) pairs in `done`; files are its strings.
+    done = sum(isinstance(k, str) for k in watcher.done)
+    _info(f"{stats.classified} image(s) classified{galaxies}, {stats.failed} failed; {done} done in all, in {out}")

@@ -28,7 +28,22 @@ class ModelError(GalaxyEdgeError):
 
 
 class RuntimeMissingError(GalaxyEdgeError):
-    """No LiteRT interpreter (ai-edge-litert or tflite-runtime) is installed."""
+    """No runtime for the model is installed: a LiteRT interpreter, or onnxruntime for an `.onnx` file."""
+
+
+class OutputError(GalaxyEdgeError):
+    """Standard output cannot be written: a full disk, a closed pipe. Nothing more can be said there.
+
+    Args:
+        error: the OSError the write raised.
+    """
+
+    def __init__(self, error):
+        import errno
+
+        self.error = error
+        reason = "the reader closed the pipe" if error.errno == errno.EPIPE else (error.strerror or str(error))
+        super().__init__(f"standard output: {reason}; output stopped")
 
 
 class ClusterError(GalaxyEdgeError):

@@ -4,7 +4,6 @@ Dask clusters (local worker processes, a running scheduler, a worker killed with
 import csv
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -287,3 +286,19 @@ def _wait_for_lines(path, n, proc, timeout=120):
             raise AssertionError(f"the run ended early ({proc.returncode})")
         time.sleep(0.02)
     raise AssertionError(f"{path} never reached {n} lines")
+
+
+def test_field_on_a_local_cluster_writes_the_same_catalogue(int8, tmp_path):
+    pytest.importorskip("sep")
+    for seed in (4, 5):
+        made = run("synth", "--field", "--out", tmp_path / f"f{seed}.fits", "--size", 400, "--count", 5, "--stars", 30,
+                   "--seed", seed)
+        assert made.exit_code == 0, made.output
+    (tmp_path / "nan.fits").write_bytes(b"SIMPLE  = not a FITS file")
+    frames = [tmp_path / "f4.fits", tmp_path / "nan.fits", tmp_path / "f5.fits"]
+    plain = run("field", *frames, "--model", int8, "--out", tmp_path / "plain.csv")
+    clustered = run("field", *frames, "--model", int8, "--out", tmp_path / "cluster.csv", "--workers", "2")
+    assert plain.exit_code == clustered.exit_code == 3
+    assert clustered.stdout == plain.stdout  # the same galaxies, frame by frame, in order
+    assert (tmp_path / "cluster.csv").read_text() == (tmp_path / "plain.csv").read_text()
+    assert f"Error: {tmp_path / 'nan.fits'}: " in clustered.stderr

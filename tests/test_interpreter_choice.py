@@ -70,3 +70,28 @@ def test_tflite_runtime_is_the_fallback(device_models, tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["tflite-runtime", "1.0"]
+
+
+@pytest.mark.parametrize("where", ["import", "construction"])
+def test_a_tflite_runtime_built_for_numpy_1_is_one_line(device_models, tmp_path, where):
+    # tflite-runtime 2.14 wheels are built against numpy 1; under numpy 2 their C extension fails
+    # with `_ARRAY_API not found`, on import or when the interpreter is made. A stand-in that fails so.
+    pkg = tmp_path / "tflite_runtime"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    fail = "raise AttributeError('_ARRAY_API not found')"
+    (pkg / "interpreter.py").write_text(
+        fail + "\n" if where == "import" else f"class Interpreter:\n    def __init__(self, **kwargs):\n        {fail}\n"
+    )
+    code = f"""
+    sys.path.insert(0, {str(tmp_path)!r})
+    from galaxy_edge.cli import main
+    sys.argv = ["galaxy-edge", "classify", "--model", {str(device_models["int8"])!r}, {str(tmp_path / "g.png")!r}]
+    main()
+    """
+    result = _run({"ai_edge_litert"}, code)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Error: tflite-runtime is installed but cannot run (AttributeError: _ARRAY_API not found); ")
+    assert line.endswith("pip install 'numpy<2', or pip install ai-edge-litert")

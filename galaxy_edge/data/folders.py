@@ -15,8 +15,12 @@ from galaxy_edge.preprocess import load_image
 ALIASES = {"ring": "ringed", "other": "irregular", "other_irregular": "irregular", "mergers": "merger"}
 
 
-def list_image_folder(folder):
+def list_image_folder(folder, unreadable=None):
     """The image files under `folder/<class>/` and their class indices, without reading any image.
+
+    Args:
+        unreadable: a list to which `(path, reason)` is added for each entry that cannot be read as
+            a file (a broken link, a folder without permission); see `find_images`.
 
     Returns:
         (paths, labels): sorted by class folder, then file name; labels an (N,) int64 array.
@@ -35,9 +39,13 @@ def list_image_folder(folder):
         )
     paths, labels = [], []
     for d in subdirs:
-        files = find_images(d)
+        bad = []
+        files = find_images(d, bad)
+        if unreadable is not None:
+            unreadable.extend(bad)
         if not files:
-            raise DataError(f"{d}: class folder holds no images (looked for {SUFFIXES_TEXT})")
+            raise DataError(f"{d}: class folder holds no images (looked for {SUFFIXES_TEXT})"
+                            + (f"; {bad[0][1]}" if bad else ""))
         paths.extend(str(f) for f in files)
         labels.extend([_class_index(d.name)] * len(files))
     return paths, np.asarray(labels, dtype=np.int64)
@@ -49,8 +57,13 @@ def load_image_folder(folder, warn=True):
     Raises:
         DataError: no class folders, an unknown class folder, or no readable image at all.
     """
-    files, classes = list_image_folder(folder)
+    unreadable = []
+    files, classes = list_image_folder(folder, unreadable)
     images, labels, paths, skipped = [], [], [], []
+    for path, reason in unreadable:
+        skipped.append((str(path), reason))
+        if warn:
+            print(f"Warning: skipping {path}: {reason}", file=sys.stderr)
     for f, label in zip(files, classes):
         try:
             images.append(load_image(f))
@@ -60,7 +73,7 @@ def load_image_folder(folder, warn=True):
                 print(f"Warning: skipping {e}", file=sys.stderr)
             continue
         labels.append(label)
-        paths.append(str(f))
+        paths.append(f)
     if not images:
         raise DataError(f"{folder}: none of the images could be read")
     return Dataset(

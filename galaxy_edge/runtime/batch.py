@@ -5,6 +5,8 @@ GIL while it decodes, so a small thread pool decodes ahead while the main thread
 Results come back in input order, whatever order the decoders finish in.
 """
 
+import contextlib
+import errno
 import os
 from collections import deque
 from dataclasses import dataclass
@@ -67,14 +69,27 @@ def expand_inputs(inputs, stdin=None):
                 items.extend(expand_inputs([line.rstrip("\r\n") for line in stdin if line.strip()]))
             continue
         if os.path.isdir(arg):
-            items.extend((p, None) for p in find_images(arg))
+            unreadable = []
+            items.extend((p, None) for p in find_images(arg, unreadable))
+            items.extend(unreadable)
         elif is_catalogue(arg):
             items.extend(expand_inputs(catalogue_paths(arg)))
         elif os.path.exists(arg):
             items.append((arg, None))
+        elif os.path.islink(arg):
+            items.append((arg, _broken_link_reason(arg)))
         else:
             items.append((arg, "no such file or folder"))
     return items
+
+
+def _broken_link_reason(path):
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "is a symbolic link loop (it points, in the end, back to itself)"
+    return f"is a symbolic link to {os.readlink(path)}, which does not exist"
 
 
 def decode(path, size):
@@ -86,8 +101,9 @@ def decode(path, size):
     try:
         return load_image(path, size), None
     except ImageError as e:
-        if os.path.isfile(path) and os.path.getsize(path) == 0:
-            return None, "empty file (0 bytes)"
+        with contextlib.suppress(OSError):
+            if os.path.isfile(path) and os.path.getsize(path) == 0:
+                return None, "empty file (0 bytes)"
         return None, e.reason
     except MemoryError:
         return None, "image is too large to decode in the memory available"
@@ -124,19 +140,20 @@ def classify_items(classifier, items, workers=None):
     # A bounded look-ahead: enough to keep every decoder busy, never the whole folder in memory.
     window = 4 * workers
     pending = deque()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
-        it = iter(todo)
-        try:
-            for path, error in it:
-                pending.append((path, error, None if error else pool.submit(decode, path, size)))
-                if len(pending) >= window:
-                    yield _finish_pending(classifier, pending.popleft())
-            while pending:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode")
+    finished = False
+    try:
+        for path, error in todo:
+            pending.append((path, error, None if error else pool.submit(decode, path, size)))
+            if len(pending) >= window:
                 yield _finish_pending(classifier, pending.popleft())
-        finally:
-            for *_, future in pending:
-                if future is not None:
-                    future.cancel()
+        while pending:
+            yield _finish_pending(classifier, pending.popleft())
+        finished = True
+    finally:
+        # On Ctrl-C, SIGTERM or a closed output, do not wait for decoders still at work: a slow
+        # disk must not hold the program (the CLI then exits without joining them).
+        pool.shutdown(wait=finished, cancel_futures=True)
 
 
 def _finish_pending(classifier, entry):

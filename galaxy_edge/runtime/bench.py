@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from galaxy_edge.errors import DataError
+from galaxy_edge.errors import DataError, ImageError
 
 
 def peak_rss_mb():
@@ -70,7 +70,7 @@ def benchmark_model(model_path, image_paths, runs=100, warmup=10, num_threads=1)
     """Time one model on this machine.
 
     Args:
-        model_path: a `.tflite` file with its metadata.
+        model_path: a `.tflite` (LiteRT) or `.onnx` (onnxruntime) file with its metadata.
         image_paths: image files cycled through for the per-image path (decode included).
         runs: steady-state iterations, for invoke alone and for the per-image path each.
         warmup: iterations run (and reported as an average) before the steady state.
@@ -84,34 +84,33 @@ def benchmark_model(model_path, image_paths, runs=100, warmup=10, num_threads=1)
         ModelError, RuntimeMissingError: as `Classifier`; DataError: no readable image.
     """
     from galaxy_edge.preprocess import load_image
-    from galaxy_edge.runtime.classifier import Classifier
+    from galaxy_edge.runtime.classifier import open_model
 
     t0 = time.perf_counter()
-    clf = Classifier(model_path, num_threads=num_threads)
+    clf = open_model(model_path, num_threads=num_threads)
     init = time.perf_counter() - t0
 
-    images = []
+    images, skipped = [], []
     for p in image_paths:
         if len(images) == runs:
             break  # the steady state cycles through at most `runs` images: check no more
         try:
             load_image(p, clf.input_size)
             images.append(p)
-        except DataError:
-            continue
+        except ImageError as e:
+            skipped.append({"path": str(p), "error": e.reason})
     if not images:
-        raise DataError("none of the benchmark images could be read")
+        first = f" (first: {skipped[0]['path']}: {skipped[0]['error']})" if skipped else ""
+        raise DataError(f"none of the benchmark images could be read{first}")
 
-    interp, index = clf.interpreter, clf.input_details["index"]
-    tensor = clf.quantize(load_image(images[0], clf.input_size))
-    interp.set_tensor(index, tensor)
+    run_once = clf.bind(clf.quantize(load_image(images[0], clf.input_size)))
 
     t0 = time.perf_counter()
-    interp.invoke()
+    run_once()
     first = time.perf_counter() - t0
 
-    warm = _time_invokes(interp, warmup)
-    invoke = _time_invokes(interp, runs)
+    warm = _time_invokes(run_once, warmup)
+    invoke = _time_invokes(run_once, runs)
 
     decode, whole = [], []
     for i in range(runs):
@@ -139,15 +138,16 @@ def benchmark_model(model_path, image_paths, runs=100, warmup=10, num_threads=1)
         "per_image": summarize_us(whole),
         "images_per_second": round(1.0 / float(np.mean(whole)), 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
+        "skipped": skipped,
     }
 
 
-def _time_invokes(interpreter, n):
-    """Seconds of each of `n` back-to-back `invoke()` calls on the input already set."""
+def _time_invokes(run_once, n):
+    """Seconds of each of `n` back-to-back runs of the model on the input already bound."""
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
-        interpreter.invoke()
+        run_once()
         times.append(time.perf_counter() - t0)
     return times
 
@@ -176,10 +176,14 @@ def run_benchmarks(model_paths, images_dir=None, runs=100, warmup=10, num_thread
     if images_dir is not None:
         if not Path(images_dir).is_dir():
             raise DataError(f"{images_dir}: no such folder")
-        paths = find_images(images_dir)
+        unreadable = []
+        paths = find_images(images_dir, unreadable)
         if not paths:
-            raise DataError(f"{images_dir}: holds no images (looked for {SUFFIXES_TEXT})")
-        return _report(model_paths, paths, str(images_dir), runs, warmup, num_threads)
+            why = f"; {unreadable[0][0]}: {unreadable[0][1]}" if unreadable else ""
+            raise DataError(f"{images_dir}: holds no images (looked for {SUFFIXES_TEXT}){why}")
+        report = _report(model_paths, paths, str(images_dir), runs, warmup, num_threads)
+        report["unreadable_folders"] = [{"path": p, "error": reason} for p, reason in unreadable]
+        return report
     with tempfile.TemporaryDirectory(prefix="galaxy-edge-bench-") as tmp:
         paths = synthetic_images(tmp, count)
         return _report(model_paths, paths, f"{count} generated 424x424 PNGs", runs, warmup, num_threads)
@@ -192,8 +196,17 @@ def _report(model_paths, paths, source, runs, warmup, num_threads):
     t0 = time.perf_counter()
     interpreter_class()
     import_ms = round((time.perf_counter() - t0) * 1e3, 1)
-    results = [benchmark_model(m, paths, runs, warmup, num_threads) for m in model_paths]
-    return {"images": source, "runs": runs, "runtime_import_ms": import_ms, "machine": machine(), "models": results}
+    report = {"images": source, "runs": runs, "runtime_import_ms": import_ms, "machine": machine()}
+    if any(Path(m).suffix.lower() == ".onnx" for m in model_paths):
+        t0 = time.perf_counter()
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            pass  # the ONNX model's own load says what to install
+        report["onnxruntime_import_ms"] = round((time.perf_counter() - t0) * 1e3, 1)
+    report["models"] = [benchmark_model(m, paths, runs, warmup, num_threads) for m in model_paths]
+    report["unreadable_folders"] = []
+    return report
 
 
 def format_report(report):
@@ -226,6 +239,11 @@ def format_report(report):
     ]
     for label, fn in rows:
         lines.append(f"{label:<24}" + "".join(f"{fn(m):>{col}}" for m in models))
+    # Say what was not measured and why: an image that could not be read, a folder not searched.
+    skipped = {s["path"]: s["error"] for m in models for s in m["skipped"]}
+    skipped.update({f["path"]: f["error"] for f in report["unreadable_folders"]})
+    if skipped:
+        lines += ["", f"skipped {len(skipped)}:"] + [f"  {p}: {reason}" for p, reason in sorted(skipped.items())]
     return "\n".join(lines)
 
 

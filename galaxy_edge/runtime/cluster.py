@@ -46,13 +46,13 @@ _local = threading.local()
 
 
 def cached_classifier(model_path, num_threads=1):
-    """This worker thread's Classifier for `model_path`, loaded on first use and kept."""
-    from galaxy_edge.runtime.classifier import Classifier
+    """This worker thread's classifier for `model_path` (.tflite, or .onnx), loaded on first use and kept."""
+    from galaxy_edge.runtime.classifier import open_model
 
     cache = _local.__dict__.setdefault("classifiers", {})
     key = (str(model_path), num_threads)
     if key not in cache:
-        cache[key] = Classifier(model_path, num_threads=num_threads)
+        cache[key] = open_model(model_path, num_threads=num_threads)
     return cache[key]
 
 
@@ -86,6 +86,42 @@ class ClassifyBatch:
         located = [(os.path.join(self.cwd, path), error) for path, error in items]
         results = classify_items(clf, located, workers=self.decode_threads)
         return [[{**r.record(clf.class_names, top_k), "path": path}] for (path, _), r in zip(items, results)]
+
+
+@dataclass(frozen=True)
+class FieldBatch:
+    """The `field` task: a batch of `(frame, preview)` -> per frame, [FrameResult] or [error text].
+
+    A frame is a FITS path or a list of three band paths, relative to `cwd` as on the client; the
+    rows keep the names as given. An unreadable frame is its error's text, not an exception, so
+    the other frames of the batch go on (and GalaxyEdgeError subclasses need not survive pickling).
+    """
+
+    model_path: str
+    options: object
+    num_threads: int = 1
+    cwd: str = "."
+
+    def __call__(self, items):
+        from galaxy_edge.errors import GalaxyEdgeError
+        from galaxy_edge.fits.field import classify_frame
+
+        clf = cached_classifier(self.model_path, self.num_threads)
+        out = []
+        for frame, preview in items:
+            paths = [frame] if isinstance(frame, str) else list(frame)
+            located = [os.path.join(self.cwd, p) for p in paths]
+            try:
+                result = classify_frame(located if len(located) > 1 else located[0], clf, self.options,
+                                        preview=None if preview is None else os.path.join(self.cwd, preview))
+            except GalaxyEdgeError as e:
+                out.append([str(e)])
+                continue
+            result.frame = ",".join(paths)
+            for row in result.rows:
+                row["frame"] = result.frame
+            out.append([result])
+        return out
 
 
 def _import_distributed():

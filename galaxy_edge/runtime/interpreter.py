@@ -21,9 +21,21 @@ def interpreter_class():
         from tflite_runtime.interpreter import Interpreter
 
         return Interpreter, "tflite-runtime", _version("tflite-runtime", "tflite_runtime")
-    except ImportError:
+    except ModuleNotFoundError:
         pass
+    except Exception as e:  # noqa: BLE001 - a binary built for another numpy fails in many ways
+        raise tflite_runtime_broken(e) from None
     raise RuntimeMissingError(f"no LiteRT interpreter is installed; install one with: {INSTALL_HINT}")
+
+
+def tflite_runtime_broken(error):
+    """The error for a tflite-runtime that is installed but cannot run: almost always numpy 2 under a numpy-1 build."""
+    import numpy as np
+
+    return RuntimeMissingError(
+        f"tflite-runtime is installed but cannot run ({type(error).__name__}: {error}); its wheels are built "
+        f"for numpy < 2 and this is numpy {np.__version__}: pip install 'numpy<2', or pip install ai-edge-litert"
+    )
 
 
 def _version(dist, module):

@@ -58,61 +58,87 @@ def json_line(rec):
 
 
 class TableWriter:
-    """The human-readable table on a text stream: path, label, score, then the next top-k classes."""
+    """The human-readable table, one line at a time to `emit`: path, label, score, then the next top-k classes."""
 
-    def __init__(self, stream, width, top_k):
-        self.stream, self.width = stream, width
+    def __init__(self, emit, width, top_k):
+        self.emit, self.width = emit, width
         head = "  ".join(f"top{i + 1:<13}" for i in range(1, top_k))
         # Written with the first row, so that a run that fails before any result prints only its error.
-        self.header = f"{'image':<{width}}  {'label':<10} {'score':>6}  {head}".rstrip() + "\n"
+        self.header = f"{'image':<{width}}  {'label':<10} {'score':>6}  {head}".rstrip()
 
     def write(self, rec):
         if self.header:
-            self.stream.write(self.header)
+            self.emit(self.header)
             self.header = None
         if "error" in rec:
-            line = f"{rec['path']:<{self.width}}  error: {rec['error']}"
+            self.emit(f"{rec['path']:<{self.width}}  error: {rec['error']}")
         else:
             others = "  ".join(f"{t['label']:<10} {t['score']:5.3f}" for t in rec["top_k"][1:])
-            line = f"{rec['path']:<{self.width}}  {rec['label']:<10} {rec['score']:6.3f}  {others}".rstrip()
-        self.stream.write(line + "\n")
-        self.stream.flush()
+            self.emit(f"{rec['path']:<{self.width}}  {rec['label']:<10} {rec['score']:6.3f}  {others}".rstrip())
 
     def close(self):
         pass
 
 
 class JsonLinesWriter:
-    """One JSON object per line on a text stream (stdout, or a results file opened for appending)."""
+    """One JSON object per line, to `emit` (standard output) or to a results file."""
 
-    def __init__(self, stream, closing=False):
-        self.stream, self.closing = stream, closing
+    def __init__(self, emit, results=None):
+        self.emit, self.results = emit, results
 
     def write(self, rec):
-        self.stream.write(json_line(rec) + "\n")
-        self.stream.flush()
+        self.emit(json_line(rec))
 
     def close(self):
-        if self.closing:
-            _sync_close(self.stream)
+        if self.results:
+            self.results.close()
 
 
 class CsvWriter:
-    """Flat rows (`flat_columns`) to a CSV file opened for appending; writes the header on a new file."""
+    """Flat rows (`flat_columns`) to a results file; the header starts a new file."""
 
-    def __init__(self, stream, class_names, new):
-        self.stream, self.class_names = stream, class_names
-        self.csv = csv.writer(stream, lineterminator="\n")
+    def __init__(self, results, class_names, new):
+        self.results, self.class_names = results, class_names
+        self.buffer = io.StringIO()
+        self.csv = csv.writer(self.buffer, lineterminator="")
         if new:
-            self.csv.writerow(flat_columns(class_names))
-            stream.flush()
+            self._row(flat_columns(class_names))
 
     def write(self, rec):
-        self.csv.writerow(["" if v is None else v for v in flat_row(rec, self.class_names)])
-        self.stream.flush()
+        self._row(["" if v is None else v for v in flat_row(rec, self.class_names)])
+
+    def _row(self, values):
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        self.csv.writerow(values)
+        self.results.append(self.buffer.getvalue())
 
     def close(self):
-        _sync_close(self.stream)
+        self.results.close()
+
+
+class _AppendFile:
+    """A results file appended to one line at a time, flushed after each, so a kill loses at most one."""
+
+    def __init__(self, path, exists):
+        self.path = path
+        self.stream = open(path, "a" if exists else "x", encoding="utf-8", newline="")
+
+    def append(self, line):
+        try:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        except OSError as e:
+            raise DataError(f"{self.path}: cannot write results ({e.strerror}); stopping") from None
+
+    def close(self):
+        try:
+            self.stream.flush()
+            with contextlib.suppress(OSError):
+                os.fsync(self.stream.fileno())
+        finally:
+            with contextlib.suppress(OSError):
+                self.stream.close()
 
 
 class ParquetWriter:
@@ -193,12 +219,12 @@ def open_results_file(path, class_names, resume=False):
             done = _parquet_done(path, class_names) if exists else set()
             return ParquetWriter(path, class_names, resume_from=path if exists else None), done
         done = (_jsonl_done if fmt == "jsonl" else _csv_done)(path, class_names) if exists else set()
-        stream = open(path, "a" if exists else "x", encoding="utf-8", newline="")
+        results = _AppendFile(path, exists)
     except OSError as e:
         raise DataError(f"{path}: cannot write results ({e.strerror})") from None
     if fmt == "jsonl":
-        return JsonLinesWriter(stream, closing=True), done
-    return CsvWriter(stream, class_names, new=not exists), done
+        return JsonLinesWriter(results.append, results), done
+    return CsvWriter(results, class_names, new=not exists), done
 
 
 def _not_ours(path, why):
@@ -261,9 +287,3 @@ def _parquet_done(path, class_names):
         done.update(batch.column(0).to_pylist())
     return done
 
-
-def _sync_close(stream):
-    stream.flush()
-    with contextlib.suppress(OSError):
-        os.fsync(stream.fileno())
-    stream.close()

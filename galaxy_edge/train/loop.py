@@ -13,7 +13,7 @@ from galaxy_edge import CLASS_NAMES, atomic
 from galaxy_edge.data import Dataset, class_counts, load_dataset
 from galaxy_edge.data.npz import save_npz
 from galaxy_edge.errors import DataError, GalaxyEdgeError
-from galaxy_edge.metadata import base_metadata, read_json
+from galaxy_edge.metadata import base_metadata, check_run_fields, read_json
 from galaxy_edge.metrics import classification_report
 from galaxy_edge.plots import confusion_matrix_png
 
@@ -266,10 +266,14 @@ def split(dataset, val_fraction, seed):
     counts = class_counts(dataset.labels, len(CLASS_NAMES))
     present = counts[counts > 0]
     n_val = int(np.ceil(len(dataset) * val_fraction))
-    if len(dataset) < 2 * len(present) or n_val < len(present) or present.min() < 2:
+    # The stratified split puts one image of each class present in each part: so every class needs
+    # 2, and the validation share of the whole must come to at least one image per class.
+    need = max(2 * len(present), int(np.ceil(len(present) / val_fraction - 1e-9)))
+    if len(dataset) < need or n_val < len(present) or present.min() < 2:
         raise DataError(
-            f"{dataset.source}: too few images to split ({len(dataset)}, per class {counts.tolist()}); "
-            "each class present needs at least 2"
+            f"{dataset.source}: too few images to split ({len(dataset)}, per class {counts.tolist()}): "
+            f"with {len(present)} classes, each needs at least 2 images and the {val_fraction:.0%} validation "
+            f"split at least one of each, so at least {need} images in all"
         )
     return train_test_split(
         dataset.images, dataset.labels, test_size=val_fraction, stratify=dataset.labels, shuffle=True, random_state=seed
@@ -306,6 +310,7 @@ def load_run_model(path):
     if not meta_file.exists():
         raise GalaxyEdgeError(f"{meta_file}: run metadata missing")
     meta = read_json(meta_file)
+    check_run_fields(meta, meta_file)
     try:
         model = keras.saving.load_model(model_file)
     except Exception as e:  # Keras raises many types for a damaged archive
