@@ -302,3 +302,22 @@ def test_field_on_a_local_cluster_writes_the_same_catalogue(int8, tmp_path):
     assert clustered.stdout == plain.stdout  # the same galaxies, frame by frame, in order
     assert (tmp_path / "cluster.csv").read_text() == (tmp_path / "plain.csv").read_text()
     assert f"Error: {tmp_path / 'nan.fits'}: " in clustered.stderr
+
+
+@pytest.mark.parametrize("sig, status, word", [(signal.SIGINT, 130, "Interrupted"), (signal.SIGTERM, 143, "Terminated")])
+def test_ctrl_c_and_sigterm_stop_a_cluster_run_which_resumes(int8, big_folder, tmp_path, sig, status, word):
+    out = tmp_path / "results.jsonl"
+    cmd = [*GALAXY_EDGE, "classify", "--model", str(int8), str(big_folder), "--out", str(out), "--workers", "2",
+           "--batch-size", "16", "--no-progress"]
+    # A default SIGINT handler even when the test runner was started in the background (SIG_IGN).
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    seen = _wait_for_lines(out, 50, proc)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert seen < 1200, "the run ended before it could be interrupted"
+    assert proc.returncode == status
+    assert stderr.strip().splitlines()[-1] == word  # one line, no worker's complaint after it
+    result = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert [p for p, _, _ in read_results(out)] == [str(p) for p in sorted(big_folder.glob("*.jpg"))]

@@ -29,10 +29,14 @@ from galaxy_edge.errors import ClusterError
 # Local workers' Dask settings, measured on 10,000 images: the statistical profiler samples every
 # thread's stack every 10 ms (1-2 CPU-seconds more with it on), and Dask's MALLOC_TRIM_THRESHOLD_
 # of 64 kB makes glibc hand back and re-fault the decoders' buffers (0.9-1.0 s of system time
-# against 0.35-0.4 s with glibc's own adaptive threshold). The Nanny passes both to its worker.
+# against 0.35-0.4 s with glibc's own adaptive threshold). The Nanny passes both to its worker,
+# and the environment that keeps the workers' logs to errors: a Ctrl-C would otherwise end with
+# one warning per cancelled task after the run's own last line.
 LOCAL_WORKER_CONFIG = {
     "distributed.worker.profile.enabled": False,
-    "distributed.nanny.pre-spawn-environ": {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1},
+    "distributed.nanny.pre-spawn-environ": {
+        "OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1, "DASK_LOGGING__DISTRIBUTED": "error",
+    },
 }
 # How often the window follows a cluster that grows or shrinks (each look is a scheduler round trip).
 WINDOW_REFRESH_SECONDS = 5.0
