@@ -1,4 +1,4 @@
-# Two entry points: `make demo` (train, export, classify on the embedded synthetic sky)
+# Two entry points: `make demo` (train, export, classify on the embedded synthetic sky, then a FITS frame)
 # and `make test` (the whole suite, then the runtime tests again on a TensorFlow-free install,
 # then the exported models in MediaPipe's ImageClassifier).
 PYTHON ?= python3
@@ -7,6 +7,7 @@ DEVICE_VENV := .venv-device
 MEDIAPIPE_VENV := .venv-mediapipe
 BIN := $(VENV)/bin
 DEMO_RUN := runs/demo
+DEMO_BANDS := runs/demo-field/field_g.fits,runs/demo-field/field_r.fits,runs/demo-field/field_i.fits
 
 .PHONY: demo test test-device test-mediapipe setup setup-device setup-mediapipe clean
 
@@ -40,6 +41,8 @@ demo: setup
 	$(BIN)/galaxy-edge synth --out runs/demo-images --count 8 --seed 7 --format png --overwrite
 	$(BIN)/galaxy-edge classify --model export/model_int8.tflite runs/demo-images
 	$(BIN)/galaxy-edge benchmark --model export/model_int8.tflite --compare export/model_float32.tflite --runs 200
+	$(BIN)/galaxy-edge synth --field --bands 3 --seed 7 --out runs/demo-field/field.fits --overwrite
+	$(BIN)/galaxy-edge field --model export/model_int8.tflite --bands $(DEMO_BANDS) --out runs/demo-field/catalogue.csv --preview runs/demo-field/preview.png --overwrite
 
 test: setup setup-device setup-mediapipe
 	$(BIN)/python -m pytest -q

@@ -103,6 +103,7 @@ def cli():
       galaxy-edge export --int8         quantize the latest run and prove it agrees
     Run on the device (no TensorFlow):
       galaxy-edge classify --model export/model_int8.tflite IMAGES...
+      galaxy-edge field --model export/model_int8.tflite FRAME.fits --out catalogue.csv
     """
 
 
@@ -116,8 +117,9 @@ def _info(message):
 
 
 @cli.command()
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="An .npz file, or a folder for images.")
-@click.option("--count", type=click.IntRange(1), default=400, show_default=True, help="Number of galaxies.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="An .npz file, or a folder for images; with --field, a FITS file (.fits, .fits.gz, .fits.bz2).")
+@click.option("--count", type=click.IntRange(1), help="Number of galaxies. Default: 400 (24 with --field).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same images.")
 @click.option(
     "--format",
@@ -127,11 +129,27 @@ def _info(message):
     show_default=True,
     help="auto: .npz when --out ends in .npz, else PNG files in DIR/<class>/.",
 )
+@click.option("--field", "as_field", is_flag=True,
+              help="Draw a telescope frame in linear flux instead: galaxies among stars, PSF, sky noise, TAN WCS, "
+                   "and OUT_truth.csv beside it.")
+@click.option("--size", type=click.IntRange(256), default=1024, show_default=True, help="With --field: frame side in pixels.")
+@click.option("--stars", type=click.IntRange(0), default=120, show_default=True, help="With --field: number of stars.")
+@click.option("--bands", type=click.Choice(["1", "3"]), default="1", show_default=True,
+              help="With --field: one band (r), or three (OUT_g, OUT_r, OUT_i on one grid).")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
-def synth(out, count, seed, fmt, overwrite):
-    """Draw synthetic galaxies (the embedded default training data) to an .npz or image folder."""
+def synth(out, count, seed, fmt, as_field, size, stars, bands, overwrite):
+    """Draw synthetic galaxies (the embedded default training data) to an .npz or image folder, or a FITS frame."""
+    if as_field:
+        from galaxy_edge.data.synth_field import FieldSpec, write_field
+
+        spec = FieldSpec(size=size, galaxies=count or FieldSpec.galaxies, stars=stars, bands=int(bands), seed=seed)
+        frames, truth = write_field(out, spec, overwrite=overwrite)
+        _info(f"Wrote a {size}x{size} frame with {spec.galaxies} galaxies and {stars} stars to "
+              f"{', '.join(map(str, frames))}; truth in {truth}")
+        return
     from galaxy_edge.data.synth_io import write_synthetic
 
+    count = count or 400
     path = write_synthetic(out, count, seed, fmt, overwrite, log=_info)
     _info(f"Wrote {count} synthetic galaxies to {path}")
 
@@ -257,8 +275,9 @@ def visualize(images, run, out, max_maps):
 
 
 from galaxy_edge.device_cli import benchmark, classify, evaluate, watch  # noqa: E402
+from galaxy_edge.field_cli import field  # noqa: E402
 
-for _command in (classify, evaluate, benchmark, watch):
+for _command in (classify, evaluate, benchmark, watch, field):
     cli.add_command(_command)
 
 

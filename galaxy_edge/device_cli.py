@@ -236,7 +236,9 @@ def benchmark(model, compare, runs, warmup, num_threads, images, as_json):
 @click.option("--once", is_flag=True, help="Classify what is in FOLDER now, then exit.")
 @THREADS_OPTION
 @click.option("--quiet", is_flag=True, help="No line per image on stdout.")
-def watch(folder, model, out, interval, once, num_threads, quiet):
+@click.option("--frames", is_flag=True,
+              help="FITS files are telescope frames: append one line per galaxy found (as `field` finds them).")
+def watch(folder, model, out, interval, once, num_threads, quiet, frames):
     """Classify every image that lands in FOLDER, exactly once, appending to a JSON Lines file.
 
     \b
@@ -251,11 +253,22 @@ def watch(folder, model, out, interval, once, num_threads, quiet):
     writer finished it, a permission was fixed): the last record of a file is the one that
     counts. --out must be empty or a results file already; anything else is refused.
     Ctrl-C or SIGTERM finish the image in hand, then stop.
+
+    \b
+    With --frames, each FITS file is a frame: one line per galaxy, keyed by file and object,
+      {"file": ..., "object": <id>, "path": ..., "time": ..., <the columns of `field`>}
+    then one line closing the frame: {"file": ..., "path": ..., "time": ..., "galaxies": N, ...}.
+    A frame cut short by a crash is searched again; only galaxies not yet written are appended.
     """
     from galaxy_edge.runtime.watch import Watcher
 
     clf = _classifier(model, num_threads)
-    watcher = Watcher(folder, clf, out, interval=interval, echo=None if quiet else _echo, warn=_info)
+    options = None
+    if frames:
+        from galaxy_edge.fits.options import FieldOptions
+
+        options = FieldOptions()
+    watcher = Watcher(folder, clf, out, interval=interval, echo=None if quiet else _echo, warn=_info, frames=options)
     if not once:
         _info(f"Watching {folder} every {interval:g} s; results in {out}. Ctrl-C to stop.")
     stats = watcher.run(once=once)
@@ -263,4 +276,7 @@ def watch(folder, model, out, interval, once, num_threads, quiet):
         _info(f"Warning: {out} ended in a torn line (an interrupted write); it was cut off")
     if stats.skipped_lines:
         _info(f"Warning: {out}: ignored {len(stats.skipped_lines)} unreadable line(s): {stats.skipped_lines[:5]}")
-    _info(f"{stats.classified} image(s) classified, {stats.failed} failed; {len(watcher.done)} done in all, in {out}")
+    galaxies = f" ({stats.galaxies} galaxies from frames)" if frames else ""
+    # A frame's galaxies are (file, object) pairs in `done`; files are its strings.
+    done = sum(isinstance(k, str) for k in watcher.done)
+    _info(f"{stats.classified} image(s) classified{galaxies}, {stats.failed} failed; {done} done in all, in {out}")

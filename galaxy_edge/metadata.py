@@ -13,6 +13,7 @@ from pathlib import Path
 
 from galaxy_edge import CLASS_NAMES, __version__
 from galaxy_edge.errors import ModelError
+from galaxy_edge.fits.render import RENDERING
 from galaxy_edge.preprocess import INPUT_SIZE, PREPROCESSING
 
 FORMAT = "galaxy-edge-model"
@@ -36,6 +37,8 @@ def base_metadata(arch, class_names=CLASS_NAMES, input_size=INPUT_SIZE):
             "preprocessing": PREPROCESSING,
             # The model rescales to [0, 1] itself: it takes raw 0-255 pixels.
             "pixel_range": [0, 255],
+            # How FITS flux becomes those pixels; a model made before FITS support has none.
+            "fits_rendering": dict(RENDERING),
         },
         "arch": arch,
         "versions": {"galaxy_edge": __version__, "python": platform.python_version()},
@@ -159,6 +162,11 @@ def check(meta, path):
         raise ModelError(
             f"{path}: model expects preprocessing {spec.get('preprocessing')!r}, "
             f"this galaxy-edge does {PREPROCESSING!r}"
+        )
+    rendering = meta["input"].get("fits_rendering")
+    if rendering is not None and rendering != RENDERING:
+        raise ModelError(
+            f"{path}: model expects FITS rendered with {rendering}, this galaxy-edge renders with {RENDERING}"
         )
 
 

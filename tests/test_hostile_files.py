@@ -465,8 +465,8 @@ def big_images(tmp_path_factory):
 def child_peak_mb(args):
     """Peak RSS of one CLI run, in MB, measured by the child itself at exit.
 
-    VmHWM, the peak of the child's own memory map: ru_maxrss is kept across execve(2), so in a
-    child of a big process (the test session, with TensorFlow loaded) it can report the parent's peak.
+    VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent, so under a pytest
+    that has imported TensorFlow (1.2 GB) every child would report at least that.
     """
     script = (
         "import sys\n"
@@ -474,8 +474,8 @@ def child_peak_mb(args):
         "try:\n"
         "    cli(sys.argv[1:], prog_name='galaxy-edge', standalone_mode=False)\n"
         "finally:\n"
-        "    hwm = [line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM:')]\n"
-        "    print('PEAK', int(hwm[0]) // 1024, file=sys.stderr)\n"
+        "    hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0].split()[1]\n"
+        "    print('PEAK', int(hwm) // 1024, file=sys.stderr)\n"
     )
     result = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True, timeout=300)
     peak = int(result.stderr.rsplit("PEAK ", 1)[1].split()[0])
