@@ -6,7 +6,7 @@ DEVICE_VENV := .venv-device
 BIN := $(VENV)/bin
 DEMO_RUN := runs/demo
 
-.PHONY: demo test test-device setup setup-device clean
+.PHONY: demo test test-device test-aarch64 setup setup-device clean
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: setup.cfg pyproject.toml
@@ -39,6 +39,12 @@ test-device: setup setup-device
 	$(DEVICE_VENV)/bin/pip install --quiet --no-deps --force-reinstall .
 	$(BIN)/python -m tests.make_device_models .test-models
 	cd tests && GALAXY_EDGE_TEST_MODELS=$(CURDIR)/.test-models ../$(DEVICE_VENV)/bin/python -m pytest -q -m device -p no:cacheprovider .
+
+# Not part of CI or `make test`: the device tests in an emulated Debian 12 arm64 chroot, as on a
+# Raspberry Pi (needs root; apt-get installs qemu-user-static and debootstrap; 20-40 minutes).
+test-aarch64: setup
+	$(BIN)/python -m tests.make_device_models .test-models
+	bash tests/run_aarch64_chroot.sh .aarch64-chroot .test-models benchmarks/results/test_aarch64.txt
 
 clean:
 	rm -rf $(VENV) $(DEVICE_VENV) runs .test-models

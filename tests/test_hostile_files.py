@@ -177,11 +177,10 @@ def test_ctrl_c_and_sigterm_stop_classify_at_once(int8, galaxy_png, tmp_path, si
         big.save(folder / f"{i:03d}.png", compress_level=1)
     proc = subprocess.Popen(
         [sys.executable, "-m", "galaxy_edge", "classify", "--json", "--workers", "2", "--model", str(int8), str(folder)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
     )
     try:
-        time.sleep(3)  # started, and decoding in both threads
-        assert proc.poll() is None
+        assert proc.stdout.readline().startswith("{")  # the first result is out: both decoders are at work
         proc.send_signal(sig)
         sent = time.monotonic()
         _, stderr = proc.communicate(timeout=20)
