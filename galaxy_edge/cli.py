@@ -155,7 +155,8 @@ def synth(out, count, seed, fmt, overwrite):
 @click.option(
     "--label-smoothing", type=click.FloatRange(0, 1, max_open=True), help="Default: 0.2 (edge), 0 (seed)."
 )
-@click.option("--init", type=click.Path(path_type=Path), help="Fine-tune the model of this run folder.")
+@click.option("--init", type=click.Path(path_type=Path),
+              help="Fine-tune the model of this run folder; `default`: the model shipped with galaxy-edge.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder. Default: runs/<time>-<arch>.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_rate, schedule, label_smoothing, init,

@@ -21,11 +21,21 @@ EXIT_SOME_FAILED = 3
 # Show progress on a non-terminal stderr only for batches at least this large.
 PROGRESS_MIN_BATCH = 500
 
+def _model_or_default(ctx, param, value):
+    # Resolved here, once, so every device command defaults to the model shipped in the package.
+    if value is not None:
+        return value
+    from galaxy_edge.default_model import default_model_path
+
+    return default_model_path("int8")
+
+
 MODEL_OPTION = click.option(
     "--model",
     type=click.Path(path_type=Path),
-    required=True,
-    help="A .tflite file with its .json metadata beside it (from `galaxy-edge export`).",
+    callback=_model_or_default,
+    help="A .tflite file with its .json metadata beside it (from `galaxy-edge export`). "
+    "Default: the int8 model shipped with galaxy-edge.",
 )
 THREADS_OPTION = click.option(
     "--num-threads",

@@ -43,7 +43,8 @@ class TrainOptions:
         learning_rate: Adam's step size (1e-3; fine-tuning defaults to 1e-4).
         schedule: "constant", or "cosine": decay the step to 5% of `learning_rate` by the last
             batch, so the final weights are not those of one noisy high-step batch.
-        init: a run folder to fine-tune from instead of starting from random weights.
+        init: a run folder to fine-tune from instead of starting from random weights, or
+            "default" for the Keras model shipped with galaxy-edge.
         label_smoothing: train towards s / 4 on each wrong class instead of 0 (Keras' rule). On
             the synthetic sky the model is sure of itself; on real galaxies less so. Smoothing keeps
             its logits in a narrower range, and int8 spends its 256 output levels on that range.
@@ -106,7 +107,9 @@ def train(options, out, overwrite=False, log=print):
     # The model comes before the data, so that a bad --init fails before minutes of drawing or reading.
     keras.utils.set_random_seed(opts.seed)
     if opts.init:
-        model, init_meta = load_run_model(opts.init)
+        from galaxy_edge.default_model import resolve_run
+
+        model, init_meta = load_run_model(resolve_run(opts.init))
         if init_meta["class_names"] != list(CLASS_NAMES):
             raise GalaxyEdgeError(f"{opts.init}: model classes {init_meta['class_names']} differ from {list(CLASS_NAMES)}")
         arch = init_meta["arch"]
