@@ -47,6 +47,8 @@ printf 'Hardware\t: BCM2835\nModel\t\t: Raspberry Pi 4 Model B (emulated)\n' >> 
 mount --bind "$root/etc/cpuinfo-cortex-a72" "$root/proc/cpuinfo"
 mount --rbind /dev "$root/dev"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The host's CA bundle too: behind a TLS-inspecting proxy, pip in the chroot trusts what the host trusts.
+cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/host-ca-certificates.crt"
 
 # The project as committed plus the working tree's changes to tracked files, and the test models.
 rm -rf "$root/galaxy-edge" "$root/models"
@@ -55,7 +57,8 @@ mkdir -p "$root/galaxy-edge"
 cp -r "$models" "$root/models"
 
 run() {
-    chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 QEMU_CPU=cortex-a72 "$@"
+    chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 QEMU_CPU=cortex-a72 \
+        PIP_CERT=/etc/ssl/certs/host-ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 "$@"
 }
 [ -x "$root/venv/bin/python" ] || run python3 -m venv /venv
 run /venv/bin/pip install --quiet --upgrade pip
