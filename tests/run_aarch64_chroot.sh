@@ -31,7 +31,7 @@ if [ ! -x "$root/usr/bin/python3" ]; then
 fi
 
 cleanup() {
-    for m in proc/cpuinfo proc dev; do umount -l "$root/$m" 2>/dev/null || true; done
+    for m in proc/cpuinfo proc sys dev; do umount -l "$root/$m" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 cleanup
@@ -45,6 +45,11 @@ for i in 0 1 2 3; do
 done > "$root/etc/cpuinfo-cortex-a72"
 printf 'Hardware\t: BCM2835\nModel\t\t: Raspberry Pi 4 Model B (emulated)\n' >> "$root/etc/cpuinfo-cortex-a72"
 mount --bind "$root/etc/cpuinfo-cortex-a72" "$root/proc/cpuinfo"
+# LiteRT's cpuinfo library also reads the CPU lists in /sys: four CPUs, as the cpuinfo above says.
+mount -t tmpfs -o size=64k sysfs-cpus "$root/sys"
+mkdir -p "$root/sys/devices/system/cpu"
+echo 0-3 > "$root/sys/devices/system/cpu/possible"
+echo 0-3 > "$root/sys/devices/system/cpu/present"
 mount --rbind /dev "$root/dev"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 # The host's CA bundle too: behind a TLS-inspecting proxy, pip in the chroot trusts what the host trusts.
