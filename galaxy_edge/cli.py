@@ -103,6 +103,7 @@ def cli():
       galaxy-edge export --int8         quantize the latest run and prove it agrees
     Run on the device (no TensorFlow):
       galaxy-edge classify --model export/model_int8.tflite IMAGES...
+      galaxy-edge field --model export/model_int8.tflite FRAME.fits --out catalogue.csv
     """
 
 
@@ -116,8 +117,9 @@ def _info(message):
 
 
 @cli.command()
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="An .npz file, or a folder for images.")
-@click.option("--count", type=click.IntRange(1), default=400, show_default=True, help="Number of galaxies.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="An .npz file, or a folder for images; with --field, a FITS file (.fits, .fits.gz, .fits.bz2).")
+@click.option("--count", type=click.IntRange(1), help="Number of galaxies. Default: 400 (24 with --field).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same images.")
 @click.option(
     "--format",
@@ -127,11 +129,27 @@ def _info(message):
     show_default=True,
     help="auto: .npz when --out ends in .npz, else PNG files in DIR/<class>/.",
 )
+@click.option("--field", "as_field", is_flag=True,
+              help="Draw a telescope frame in linear flux instead: galaxies among stars, PSF, sky noise, TAN WCS, "
+                   "and OUT_truth.csv beside it.")
+@click.option("--size", type=click.IntRange(256), default=1024, show_default=True, help="With --field: frame side in pixels.")
+@click.option("--stars", type=click.IntRange(0), default=120, show_default=True, help="With --field: number of stars.")
+@click.option("--bands", type=click.Choice(["1", "3"]), default="1", show_default=True,
+              help="With --field: one band (r), or three (OUT_g, OUT_r, OUT_i on one grid).")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
-def synth(out, count, seed, fmt, overwrite):
-    """Draw synthetic galaxies (the embedded default training data) to an .npz or image folder."""
+def synth(out, count, seed, fmt, as_field, size, stars, bands, overwrite):
+    """Draw synthetic galaxies (the embedded default training data) to an .npz or image folder, or a FITS frame."""
+    if as_field:
+        from galaxy_edge.data.synth_field import FieldSpec, write_field
+
+        spec = FieldSpec(size=size, galaxies=count or FieldSpec.galaxies, stars=stars, bands=int(bands), seed=seed)
+        frames, truth = write_field(out, spec, overwrite=overwrite)
+        _info(f"Wrote a {size}x{size} frame with {spec.galaxies} galaxies and {stars} stars to "
+              f"{', '.join(map(str, frames))}; truth in {truth}")
+        return
     from galaxy_edge.data.synth_io import write_synthetic
 
+    count = count or 400
     path = write_synthetic(out, count, seed, fmt, overwrite, log=_info)
     _info(f"Wrote {count} synthetic galaxies to {path}")
 
@@ -194,10 +212,11 @@ def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_r
 
 @cli.command()
 @click.argument("run", required=False, type=click.Path(path_type=Path))
-@click.option("--int8", "int8", is_flag=True, help="Full-integer int8 (weights, activations, input, output).")
+@click.option("--int8", "int8", is_flag=True, help="Full-integer int8 inside, uint8 input (raw pixels) and output: what MediaPipe and the Task Library take.")
 @click.option("--float16", "float16", is_flag=True, help="float16 weights.")
 @click.option("--dynamic", is_flag=True, help="Dynamic-range: int8 weights, float activations.")
 @click.option("--float32", "float32", is_flag=True, help="Plain float32 (the default when no variant is named).")
+@click.option("--onnx", is_flag=True, help="Also model.onnx (float32, via tf2onnx) for onnxruntime, TensorRT or OpenVINO.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("export"), show_default=True)
 @click.option("--calibration-samples", type=click.IntRange(1), default=1000, show_default=True, help="Images of the representative dataset for int8.")
 @click.option("--calibration-data", type=click.Path(path_type=Path), help="An .npz or image folder to calibrate on.")
@@ -211,13 +230,15 @@ def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_r
     show_default=True,
     help="Fail when an exported model's top-1 agrees with Keras on fewer images than this.",
 )
-def export(run, int8, float16, dynamic, float32, out, calibration_samples, calibration_data, calibration_trim, validation_data,
-           min_agreement):
+def export(run, int8, float16, dynamic, float32, onnx, out, calibration_samples, calibration_data, calibration_trim,
+           validation_data, min_agreement):
     """Convert a trained run to TFLite and prove the result agrees with the Keras model.
 
     RUN is a run folder or its model.keras; default: the latest folder under runs/.
     Each variant is written as export/model_<variant>.tflite with its metadata beside it
-    (model_<variant>.json), plus parity_report.json and parity_report.txt.
+    (model_<variant>.json) and embedded (TFLite Model Metadata: labels and normalization, for
+    MediaPipe and the Task Library), plus parity_report.json and parity_report.txt.
+    --onnx adds model.onnx (+ model.json), checked through onnxruntime in the same report.
     """
     _quiet_tensorflow()
     from galaxy_edge.export import ExportOptions, export_run, latest_run
@@ -230,6 +251,7 @@ def export(run, int8, float16, dynamic, float32, out, calibration_samples, calib
         calibration_trim=calibration_trim,
         validation_data=validation_data,
         min_agreement=min_agreement,
+        onnx=onnx,
     )
     run = run or latest_run(RUNS_DIR)
     export_run(run, out, options, log=_info)
@@ -253,8 +275,9 @@ def visualize(images, run, out, max_maps):
 
 
 from galaxy_edge.device_cli import benchmark, classify, evaluate, watch  # noqa: E402
+from galaxy_edge.field_cli import field  # noqa: E402
 
-for _command in (classify, evaluate, benchmark, watch):
+for _command in (classify, evaluate, benchmark, watch, field):
     cli.add_command(_command)
 
 

@@ -34,8 +34,8 @@ MODEL_OPTION = click.option(
     "--model",
     type=click.Path(path_type=Path),
     callback=_model_or_default,
-    help="A .tflite file with its .json metadata beside it (from `galaxy-edge export`). "
-    "Default: the int8 model shipped with galaxy-edge.",
+    help="A .tflite (or, with onnxruntime, .onnx) file from `galaxy-edge export`, with its .json metadata "
+    "beside it. Default: the int8 model shipped with galaxy-edge.",
 )
 THREADS_OPTION = click.option(
     "--num-threads",
@@ -48,6 +48,15 @@ THREADS_OPTION = click.option(
 
 def _info(message):
     click.echo(message, err=True)
+
+
+def _classifier(model, num_threads):
+    from galaxy_edge.runtime.classifier import open_model
+
+    clf = open_model(model, num_threads=num_threads)
+    for warning in clf.warnings:
+        _info(f"Warning: {warning}")
+    return clf
 
 
 def _json_line(obj):
@@ -117,12 +126,11 @@ def classify(images, model, as_json, top_k, num_threads, workers, progress):
     from galaxy_edge.errors import DataError
     from galaxy_edge.image_files import SUFFIXES_TEXT
     from galaxy_edge.runtime.batch import classify_items, expand_inputs
-    from galaxy_edge.runtime.classifier import Classifier
 
     items = expand_inputs(images, stdin=sys.stdin if "-" in images else None)
     if not items:
         raise DataError(f"no images found in {', '.join(images)} (looked for {SUFFIXES_TEXT})")
-    clf = Classifier(model, num_threads=num_threads)
+    clf = _classifier(model, num_threads)
     names = clf.class_names
     top_k = min(top_k, len(names))
     bar = _Progress(len(items), progress)
@@ -196,7 +204,8 @@ def evaluate(model, data, as_json, confusion_png, num_threads):
 
 @click.command()
 @MODEL_OPTION
-@click.option("--compare", type=click.Path(path_type=Path), multiple=True, help="Another .tflite to measure alongside.")
+@click.option("--compare", type=click.Path(path_type=Path), multiple=True,
+              help="Another .tflite, or an .onnx (run by onnxruntime), to measure alongside.")
 @click.option("--runs", type=click.IntRange(1), default=100, show_default=True, help="Steady-state iterations.")
 @click.option("--warmup", type=click.IntRange(0), default=10, show_default=True, help="Warm-up iterations.")
 @THREADS_OPTION
@@ -227,7 +236,9 @@ def benchmark(model, compare, runs, warmup, num_threads, images, as_json):
 @click.option("--once", is_flag=True, help="Classify what is in FOLDER now, then exit.")
 @THREADS_OPTION
 @click.option("--quiet", is_flag=True, help="No line per image on stdout.")
-def watch(folder, model, out, interval, once, num_threads, quiet):
+@click.option("--frames", is_flag=True,
+              help="FITS files are telescope frames: append one line per galaxy found (as `field` finds them).")
+def watch(folder, model, out, interval, once, num_threads, quiet, frames):
     """Classify every image that lands in FOLDER, exactly once, appending to a JSON Lines file.
 
     \b
@@ -242,12 +253,22 @@ def watch(folder, model, out, interval, once, num_threads, quiet):
     writer finished it, a permission was fixed): the last record of a file is the one that
     counts. --out must be empty or a results file already; anything else is refused.
     Ctrl-C or SIGTERM finish the image in hand, then stop.
+
+    \b
+    With --frames, each FITS file is a frame: one line per galaxy, keyed by file and object,
+      {"file": ..., "object": <id>, "path": ..., "time": ..., <the columns of `field`>}
+    then one line closing the frame: {"file": ..., "path": ..., "time": ..., "galaxies": N, ...}.
+    A frame cut short by a crash is searched again; only galaxies not yet written are appended.
     """
-    from galaxy_edge.runtime.classifier import Classifier
     from galaxy_edge.runtime.watch import Watcher
 
-    clf = Classifier(model, num_threads=num_threads)
-    watcher = Watcher(folder, clf, out, interval=interval, echo=None if quiet else _echo, warn=_info)
+    clf = _classifier(model, num_threads)
+    options = None
+    if frames:
+        from galaxy_edge.fits.options import FieldOptions
+
+        options = FieldOptions()
+    watcher = Watcher(folder, clf, out, interval=interval, echo=None if quiet else _echo, warn=_info, frames=options)
     if not once:
         _info(f"Watching {folder} every {interval:g} s; results in {out}. Ctrl-C to stop.")
     stats = watcher.run(once=once)
@@ -255,4 +276,7 @@ def watch(folder, model, out, interval, once, num_threads, quiet):
         _info(f"Warning: {out} ended in a torn line (an interrupted write); it was cut off")
     if stats.skipped_lines:
         _info(f"Warning: {out}: ignored {len(stats.skipped_lines)} unreadable line(s): {stats.skipped_lines[:5]}")
-    _info(f"{stats.classified} image(s) classified, {stats.failed} failed; {len(watcher.done)} done in all, in {out}")
+    galaxies = f" ({stats.galaxies} galaxies from frames)" if frames else ""
+    # A frame's galaxies are (file, object) pairs in `done`; files are its strings.
+    done = sum(isinstance(k, str) for k in watcher.done)
+    _info(f"{stats.classified} image(s) classified{galaxies}, {stats.failed} failed; {done} done in all, in {out}")

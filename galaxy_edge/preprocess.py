@@ -2,7 +2,7 @@
 
 Every image, whatever its size and mode, becomes a (128, 128, 3) uint8 RGB array: centre-cropped
 to a square, then resized. Scaling to [0, 1] happens *inside* the model, so an int8 model takes
-`pixel - 128` directly and no float maths runs on the device before `invoke()`.
+these uint8 pixels as they are and no arithmetic runs on the device before `invoke()`.
 """
 
 import contextlib
@@ -17,7 +17,10 @@ from galaxy_edge.regular_files import describe_os_error, open_regular
 INPUT_SIZE = 128
 # Recorded in model metadata; a model made with another recipe is refused by the runtime.
 PREPROCESSING = "rgb-uint8-centre-square-crop-bilinear-resize"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+# FITS cutouts are read with astropy and rendered from flux (galaxy_edge/fits/render.py) first.
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+FITS_SUFFIXES = tuple(f"{s}{z}" for s in (".fits", ".fit", ".fts") for z in ("", ".gz", ".bz2", ".fz")) + (".fz",)
+IMAGE_SUFFIXES = PICTURE_SUFFIXES + FITS_SUFFIXES
 
 # A 128-pixel classifier has no use for a gigapixel file; refuse it before it eats the device's memory.
 # Pillow only warns between its limit and twice that, so the size is also checked before decoding.
@@ -42,13 +45,19 @@ def load_image(path, size=INPUT_SIZE):
     `MAX_DECODED_BYTES`) and reduced before any conversion, so memory stays bounded.
 
     Args:
-        path: a PNG, JPEG or TIFF file of any size and mode (RGB, RGBA, greyscale, 16-bit).
+        path: a PNG, JPEG or TIFF file of any size and mode (RGB, RGBA, greyscale, 16-bit), or a
+            FITS image (2-D, or a cube of 1 or 3 planes), rendered by `galaxy_edge.fits.render`.
         size: the side of the square output.
 
     Raises:
         ImageError: the file is missing, not a regular file, unreadable, empty, truncated,
             not an image, or too large.
     """
+    if is_fits(path):
+        # Imported only when a FITS file is met: a JPEG never loads astropy.
+        from galaxy_edge.fits.render import load_fits_rgb
+
+        return from_array(load_fits_rgb(path), size)
     try:
         f = open_regular(path)
     except OSError as e:
@@ -79,6 +88,11 @@ def load_image(path, size=INPUT_SIZE):
         raise ImageError(path, "image is too large to decode in the memory available") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(path, f"corrupt or truncated image ({e})") from None
+
+
+def is_fits(path):
+    """True when the file name says FITS (.fits, .fit, .fts, also .gz, .bz2, .fz)."""
+    return str(path).lower().endswith(FITS_SUFFIXES)
 
 
 def decoded_bytes(im):

@@ -627,19 +627,24 @@ def _gauss_otf(n, sigma):
     return np.exp(np.float32(-sigma * sigma) * _freq2(n))
 
 
-def _blur(scene, rng, fwhm):
+def _blur(scene, rng, fwhm, halo=None):
     """Blur all layers by the PSF (Gaussian core plus a broad halo, Moffat-like) in one FFT pass.
 
     A half-resolution canvas is brought to output resolution by zero-padding its spectrum, which
     interpolates the band-limited, blurred image for free within the inverse FFT.
+
+    Args:
+        halo: (share of the light, width in core widths) of the halo; drawn when None. A frame
+            (synth_field.py) passes one, so that every object in it has the same PSF.
 
     Returns:
         (3, size, size) float32 linear flux at output resolution.
     """
     n, step = scene.n, scene.step
     sigma = fwhm / 2.355 / step
-    halo = rng.uniform(0.04, 0.15)
-    psf = (1 - halo) * _gauss_otf(n, sigma) + halo * _gauss_otf(n, sigma * rng.uniform(2.5, 4.0))
+    share, width = (rng.uniform(0.04, 0.15), None) if halo is None else halo
+    width = rng.uniform(2.5, 4.0) if width is None else width
+    psf = (1 - share) * _gauss_otf(n, sigma) + share * _gauss_otf(n, sigma * width)
     spec = np.fft.rfft2(scene.smooth)
     if scene.clumps.any():
         spec += np.fft.rfft2(scene.clumps) * _gauss_otf(n, scene.clump_sigma / step)

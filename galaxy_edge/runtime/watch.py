@@ -10,6 +10,11 @@ Writers that can, should write to a hidden or `.tmp` name and rename when done. 
 fails (half-written by a writer that paused longer than a poll, unreadable) is tried again
 whenever it changes: the last record of a file is the one that counts.
 The results file is written only if it is empty or already a results file.
+
+With `frames` set, a FITS file is a telescope frame, not a cutout: its galaxies are found and
+classified (galaxy_edge.fits.field) and appended one line each, keyed by file and object id, then
+one line closes the frame. A crash part-way through a frame leaves it unclosed: on restart it is
+searched again and only the objects not yet in the results are appended.
 """
 
 import contextlib
@@ -34,6 +39,7 @@ class WatchStats:
 
     classified: int = 0
     failed: int = 0
+    galaxies: int = 0
     already_done: int = 0
     repaired_torn_line: bool = False
     skipped_lines: list = field(default_factory=list)
@@ -61,6 +67,8 @@ def read_done(results_path):
         (done, torn, bad_lines): done maps each file to None when it was classified (final), or,
         when its last record is an error, to the `file_state` it failed in (tried again if that
         changes); whether a torn line was cut off; the numbers of lines that are not JSON results.
+        A frame's galaxy lines are keyed (file, object) instead: the frame itself is done only once
+        its closing line (which has no "object") is there.
 
     Raises:
         DataError: the results file exists but cannot be read or repaired, or is not a results file.
@@ -91,7 +99,10 @@ def read_done(results_path):
         try:
             rec = json.loads(line)
             key = rec["file"]
-            done[key] = rec.get("state", []) if "error" in rec else None
+            if "object" in rec:
+                done[(key, rec["object"])] = None
+            else:
+                done[key] = rec.get("state", []) if "error" in rec else None
         except (ValueError, KeyError, TypeError):
             bad.append(number)
     return done, torn, bad
@@ -122,12 +133,13 @@ class Watcher:
         interval: seconds between polls.
         echo: callable(str) for one human-readable line per image, or None.
         warn: callable(str) for warnings (a folder that cannot be read), or None.
+        frames: FieldOptions to treat FITS files as frames to search for galaxies; None: FITS files are cutouts.
 
     Raises:
         DataError: the folder is missing, or the results file is unusable or in use by another watcher.
     """
 
-    def __init__(self, folder, classifier, results_path, interval=1.0, echo=None, warn=None):
+    def __init__(self, folder, classifier, results_path, interval=1.0, echo=None, warn=None, frames=None):
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise DataError(f"{folder}: no such folder")
@@ -136,6 +148,7 @@ class Watcher:
         self.interval = interval
         self.echo = echo
         self.warn = warn
+        self.frames = frames
         self.stats = WatchStats()
         self._stop = threading.Event()
         self._seen = {}  # key -> (file_state, first time this state was seen)
@@ -259,6 +272,11 @@ class Watcher:
             self._seen.pop(key, None)  # moved away or deleted after it settled: nothing to report
             return
         state = file_state(st)
+        if self.frames is not None:
+            from galaxy_edge.preprocess import is_fits
+
+            if is_fits(key):
+                return self._classify_frame(key, path, state)
         image, error = decode(path, self.classifier.input_size)
         if error is None:
             try:
@@ -280,6 +298,39 @@ class Watcher:
             line = f"{key}  error: {error}"
         self._append(rec)
         self.done[key] = None if error is None else state
+        self._seen.pop(key, None)
+        if self.echo:
+            self.echo(line)
+
+    def _classify_frame(self, key, path, state):
+        """One FITS frame: a line per galaxy not yet in the results, then the line that closes the frame."""
+        from galaxy_edge.fits.field import classify_frame
+
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        try:
+            result = classify_frame(str(path), self.classifier, self.frames)
+        except GalaxyEdgeError as e:
+            reason = getattr(e, "reason", str(e))
+            self._finish(key, {"file": key, "path": str(path), "time": now, "error": reason, "state": state},
+                         state, f"{key}  error: {reason}")
+            return
+        for row in result.rows:
+            if (key, row["id"]) not in self.done:
+                self._append({"file": key, "object": row["id"], "path": str(path), "time": now, **row})
+                self.done[(key, row["id"])] = None
+                self.stats.galaxies += 1
+        closing = {"file": key, "path": str(path), "time": now, "galaxies": len(result.rows), "sources": result.sources,
+                   "psf_r50": round(result.psf_r50, 3) if result.psf_r50 == result.psf_r50 else None,
+                   "warnings": result.warnings}
+        self._finish(key, closing, None, f"{key}  frame: {len(result.rows)} galaxies of {result.sources} sources")
+
+    def _finish(self, key, rec, failed_state, line):
+        if "error" in rec:
+            self.stats.failed += 1
+        else:
+            self.stats.classified += 1
+        self._append(rec)
+        self.done[key] = failed_state
         self._seen.pop(key, None)
         if self.echo:
             self.echo(line)

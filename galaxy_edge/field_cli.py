@@ -1,0 +1,142 @@
+"""The `field` command: FITS frames in, a classified galaxy catalogue out. Click and the standard library only.
+
+astropy, sep and LiteRT are imported when the command runs (galaxy_edge.fits, galaxy_edge.runtime).
+"""
+
+import sys
+from pathlib import Path
+
+import click
+
+from galaxy_edge.device_cli import EXIT_SOME_FAILED, MODEL_OPTION, THREADS_OPTION
+from galaxy_edge.fits.options import DetectOptions, FieldOptions
+
+_DETECT, _FIELD = DetectOptions(), FieldOptions()
+
+
+def _info(message):
+    click.echo(message, err=True)
+
+
+def _numbers(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return [int(v) for v in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"expected plane numbers like 1,2,3, got {value!r}") from None
+
+
+@click.command()
+@click.argument("frames", nargs=-1, type=click.Path(path_type=Path))
+@MODEL_OPTION
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="The catalogue: .csv, .jsonl or .fits (a FITS binary table).")
+@click.option("--bands", multiple=True, metavar="B1,B2,B3",
+              help="Three single-band frames of one field on one grid, bluest first (g,r,i): one colour frame. Repeatable.")
+@click.option("--planes", callback=_numbers, metavar="P1,P2,P3",
+              help="For a cube: the planes (1-based, bluest first) to use, one or three. Default: all of a 1- or 3-plane cube.")
+@click.option("--preview", type=click.Path(path_type=Path),
+              help="Also draw the frame with a labelled box on each galaxy to this PNG (one per frame: NAME-<frame>.png).")
+@click.option("--threshold", type=click.FloatRange(0, min_open=True), default=_DETECT.threshold, show_default=True,
+              help="Detection threshold in sky sigma.")
+@click.option("--min-area", type=click.IntRange(1), default=_DETECT.min_area, show_default=True, help="Fewest connected pixels of a source.")
+@click.option("--min-snr", type=click.FloatRange(0), default=_DETECT.min_snr, show_default=True,
+              help="Fewest signal-to-noise a galaxy needs to be classified.")
+@click.option("--galaxy-size", type=click.FloatRange(1), default=_DETECT.galaxy_size, show_default=True,
+              help="A galaxy's half-light radius is more than this many times the PSF's.")
+@click.option("--psf-r50", type=click.FloatRange(0, min_open=True),
+              help="PSF half-light radius in pixels. Default: measured from the frame's stars.")
+@click.option("--saturation", type=float, help="Saturation level in pixel units. Default: the SATURATE keyword.")
+@click.option("--cutout-scale", type=click.FloatRange(1), default=_FIELD.cutout_scale, show_default=True,
+              help="Side of a galaxy's cutout in half-light radii (the training images frame galaxies so).")
+@THREADS_OPTION
+@click.option("--overwrite", is_flag=True, help="Replace --out and --preview if they exist.")
+def field(frames, model, out, bands, planes, preview, threshold, min_area, min_snr, galaxy_size, psf_r50, saturation,
+          cutout_scale, num_threads, overwrite):
+    """Find the galaxies in FITS frames, classify each, and write one catalogue row per galaxy.
+
+    FRAMES are FITS images (.fits, .fit, .fts, .gz, .bz2, tile-compressed .fz; the first HDU
+    holding an image). sep subtracts the background, detects and deblends sources; the PSF is
+    measured from the frame's stars, and sources larger than it are galaxies. Each galaxy is
+    cut out, rendered like the training images and classified.
+
+    \b
+    Columns: frame, id, x, y (FITS pixels, first pixel 1), ra, dec (degrees, empty without
+    WCS), flux, flux_err (frame units), snr, r50 (half-light radius, px), axis_ratio, theta
+    (degrees from +x), cutout (side, px), flags, label, score, p_<class> for every class.
+    Flags (bits): 1 blended, 2 edge (touches the frame edge or missing data), 4 saturated.
+
+    \b
+    Exit status: 0 every frame done (a frame without galaxies adds no rows); 3 some frames
+    could not be read (the others are still in the catalogue); 1 an error that stopped the run.
+    """
+    from galaxy_edge.errors import DataError, GalaxyEdgeError
+    from galaxy_edge.fits.catalogue import catalogue_format, write_catalogue
+    from galaxy_edge.fits.detect import FLAG_NAMES
+    from galaxy_edge.fits.field import COLUMNS, classify_frame
+    from galaxy_edge.runtime.classifier import Classifier
+
+    units = [str(f) for f in frames] + [[b.strip() for b in spec.split(",")] for spec in bands]
+    if not units:
+        raise click.UsageError("give at least one FRAME or --bands")
+    for spec in bands:
+        if len(spec.split(",")) != 3:
+            raise click.BadParameter(f"expected three files, bluest first, got {spec!r}", param_hint="--bands")
+    catalogue_format(out)
+    for path in [out] + ([preview] if preview else []):
+        if path.exists() and not overwrite:
+            raise DataError(f"{path}: already exists; choose another name or pass --overwrite")
+    clf = Classifier(model, num_threads=num_threads)
+    options = FieldOptions(
+        detect=DetectOptions(threshold=threshold, min_area=min_area, min_snr=min_snr, galaxy_size=galaxy_size,
+                             psf_r50=psf_r50, saturation=saturation),
+        cutout_scale=cutout_scale,
+        planes=planes,
+    )
+    columns = list(COLUMNS) + [f"p_{name}" for name in clf.class_names]
+    rows, failed = [], 0
+    click.echo(f"{'frame':<24} {'id':>5} {'x':>8} {'y':>8} {'ra':>11} {'dec':>11}  {'label':<10} {'score':>5}  flags")
+    for unit in units:
+        name = unit if isinstance(unit, str) else ",".join(unit)
+        shot = _preview_path(preview, unit, len(units))
+        try:
+            result = classify_frame(unit, clf, options, preview=shot)
+        except GalaxyEdgeError as e:
+            if len(units) == 1:
+                raise
+            failed += 1
+            _info(f"Error: {e}")
+            continue
+        for row in result.rows:
+            ra = "" if row["ra"] is None else f"{row['ra']:.6f}"
+            dec = "" if row["dec"] is None else f"{row['dec']:.6f}"
+            flag_text = ",".join(n for bit, n in FLAG_NAMES.items() if row["flags"] & bit)
+            click.echo(f"{_short(name):<24} {row['id']:>5} {row['x']:>8.1f} {row['y']:>8.1f} {ra:>11} {dec:>11}  "
+                       f"{row['label']:<10} {row['score']:5.3f}  {flag_text}".rstrip())
+        rows.extend(result.rows)
+        for note in result.warnings:
+            _info(f"Warning: {name}: {note}")
+        psf = f"PSF r50 {result.psf_r50:.2f} px ({result.psf_from})" if result.psf_r50 == result.psf_r50 else "no PSF"
+        _info(f"{name}: {result.shape[1]}x{result.shape[0]} px, {result.sources} sources, "
+              f"{len(result.rows)} galaxies; {psf}")
+        if shot:
+            _info(f"Preview: {shot}")
+    meta = {"MODEL": (Path(model).name, "galaxy-edge model"), "NFRAMES": (len(units) - failed, "frames in this catalogue")}
+    write_catalogue(out, rows, columns, meta)
+    _info(f"Wrote {len(rows)} galaxies from {len(units) - failed} frame(s) to {out}")
+    if failed:
+        _info(f"{failed} of {len(units)} frame(s) could not be read")
+        sys.exit(EXIT_SOME_FAILED)
+
+
+def _short(name, width=24):
+    name = Path(name.split(",")[0]).name + ("+" if "," in name else "")
+    return name if len(name) <= width else "..." + name[-(width - 3):]
+
+
+def _preview_path(preview, unit, count):
+    if preview is None or count == 1:
+        return preview
+    first = Path(unit if isinstance(unit, str) else unit[0]).name.split(".")[0]
+    return preview.with_name(f"{preview.stem}-{first}{preview.suffix or '.png'}")

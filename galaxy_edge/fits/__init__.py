@@ -1,0 +1,12 @@
+"""FITS at the telescope: read frames and cutouts, render flux to the model's input, find and classify galaxies.
+
+Nothing here imports astropy or sep at module level: they are imported inside the functions that
+read a FITS file or search a frame, so classifying a JPEG never loads them.
+
+  read.py       astropy.io.fits: the first image HDU, checked from its header before the pixels are read
+  render.py     the one rendering from linear flux to uint8 RGB (sigma-clipped sky, Lupton et al. 2004 asinh)
+  detect.py     sep: background, detection with deblending, measurements, star/galaxy separation, flags
+  field.py      frame -> cutouts -> classifier -> catalogue rows
+  catalogue.py  CSV, JSON Lines and FITS table writers, written atomically
+  preview.py    the frame, stretched, with a labelled box on each galaxy
+"""

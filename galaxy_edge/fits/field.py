@@ -1,0 +1,156 @@
+"""From a FITS frame to catalogue rows: detect with sep, cut out each galaxy, render it, classify it.
+
+`classify_frame(path, classifier)` is a plain function of a path (or three band paths) and a
+`Classifier`, so a cluster can map it over frames. Memory: the frame is held once as float32
+(a 4k x 4k band is 64 MB) and changed in place (background subtraction); besides it only two
+boolean masks and the cutouts are made.
+"""
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from galaxy_edge.fits.detect import FLAG_EDGE, detect, prepare
+from galaxy_edge.fits.options import FieldOptions
+
+# The first columns of every row, in order; then one `p_<class>` column per class.
+COLUMNS = (
+    "frame", "id", "x", "y", "ra", "dec", "flux", "flux_err", "snr", "r50", "axis_ratio", "theta",
+    "cutout", "flags", "label", "score",
+)
+
+
+@dataclass
+class FrameResult:
+    """One frame's galaxies and what was learnt about the frame.
+
+    Attributes:
+        frame: the frame's name as rows carry it (the file, or the band files joined by ",").
+        rows: one dict per galaxy, keys `COLUMNS` then `p_<class>`.
+        shape: (height, width) in pixels.
+        sources: every source detected; `len(rows)` of them are galaxies.
+        psf_r50: the PSF half-light radius in pixels (NaN when unknown), and `psf_from` where it came from.
+        noise: background RMS of the detection band.
+        warnings: things the user should know (no WCS, no PSF measured).
+    """
+
+    frame: str
+    rows: list
+    shape: tuple
+    sources: int
+    psf_r50: float
+    psf_from: str
+    noise: float
+    warnings: list
+
+
+def classify_frame(paths, classifier, options=None, preview=None):
+    """Detect, cut out and classify every galaxy of one frame.
+
+    Args:
+        paths: a FITS frame (2-D, or a cube with `options.planes`), or a list of three single-band
+            frames on one grid, bluest first. Sources are detected and measured in the middle band.
+        classifier: a `galaxy_edge.runtime.classifier.Classifier`.
+        options: FieldOptions.
+        preview: write a PNG of the frame with a labelled box per galaxy to this path; optional.
+
+    Returns:
+        FrameResult.
+
+    Raises:
+        ImageError: the frame cannot be read (see `galaxy_edge.fits.read`).
+    """
+    from galaxy_edge.fits.read import celestial_wcs, read_bands
+
+    options = options or FieldOptions()
+    paths = [str(paths)] if isinstance(paths, (str, bytes)) or not hasattr(paths, "__len__") else [str(p) for p in paths]
+    bands = read_bands(paths, planes=options.planes)
+    data = bands.data
+    ref = data.shape[0] // 2
+    noises = [0.0] * data.shape[0]
+    mask = saturated = None
+    for i in range(data.shape[0]):
+        m, s, noises[i] = prepare(data[i], bands.header if i == ref else None, options.detect)
+        if i == ref:
+            mask, saturated = m, s
+    sources = detect(data[ref], mask, noises[ref], saturated, options.detect)
+    del mask, saturated
+    notes = []
+    wcs = celestial_wcs(bands.header)
+    if wcs is None:
+        notes.append("no celestial WCS in the header: RA and Dec are left empty")
+    if sources.psf_from == "none" and len(sources):
+        notes.append("no bright unflagged source to measure the PSF on: no source is called a galaxy; give --psf-r50")
+    elif sources.psf_from == "smallest bright source":
+        notes.append(
+            f"only {sources.stars} bright unflagged source(s): the PSF is taken as the smallest of them "
+            f"(r50 {sources.psf_r50:.2f} px), which may be a compact galaxy; give --psf-r50 to be sure")
+    frame = ",".join(paths)
+    cols = sources.columns
+    chosen = np.flatnonzero(cols["is_galaxy"])
+    ra = dec = None
+    if wcs is not None and len(chosen):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ra, dec = wcs.all_pix2world(cols["x"][chosen], cols["y"][chosen], 0)
+    rows, boxes = [], []
+    for k, i in enumerate(chosen):
+        side = int(np.clip(round(options.cutout_scale * cols["extent"][i]), options.min_cutout, options.max_cutout))
+        cutout, clipped = _cutout(data, cols["x"][i], cols["y"][i], side)
+        flags = int(cols["flags"][i]) | (FLAG_EDGE if clipped else 0)
+        probs = _classify(classifier, cutout, noises)
+        order = int(np.argmax(probs))
+        row = {
+            "frame": frame,
+            "id": int(i) + 1,
+            # FITS pixel coordinates: the centre of the first pixel is (1, 1).
+            "x": round(float(cols["x"][i]) + 1, 3),
+            "y": round(float(cols["y"][i]) + 1, 3),
+            "ra": None if ra is None else round(float(ra[k]), 7),
+            "dec": None if dec is None else round(float(dec[k]), 7),
+            "flux": _g(cols["flux"][i]),
+            "flux_err": _g(cols["flux_err"][i]),
+            "snr": round(float(cols["snr"][i]), 1),
+            "r50": round(float(cols["r50"][i]), 3),
+            "axis_ratio": round(float(cols["b"][i] / cols["a"][i]), 3) if cols["a"][i] > 0 else None,
+            # Position angle of the major axis, degrees counter-clockwise from the +x axis.
+            "theta": round(float(np.degrees(cols["theta"][i])), 2),
+            "cutout": side,
+            "flags": flags,
+            "label": classifier.class_names[order],
+            "score": round(float(probs[order]), 6),
+        }
+        row.update({f"p_{name}": round(float(p), 6) for name, p in zip(classifier.class_names, probs)})
+        rows.append(row)
+        boxes.append((float(cols["x"][i]), float(cols["y"][i]), side, row["label"]))
+    if preview is not None:
+        from galaxy_edge.fits.preview import write_preview
+
+        write_preview(preview, data, noises, boxes)
+    return FrameResult(frame, rows, data.shape[1:], len(sources), sources.psf_r50, sources.psf_from, sources.noise, notes)
+
+
+def _cutout(data, x, y, side):
+    """A (bands, side, side) cutout centred on (x, y), 0 (sky) beyond the frame; and whether it ran past it."""
+    n, h, w = data.shape
+    x0, y0 = int(round(x)) - side // 2, int(round(y)) - side // 2
+    x1, y1 = x0 + side, y0 + side
+    out = np.zeros((n, side, side), dtype=np.float32)
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if sx1 > sx0 and sy1 > sy0:
+        out[:, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = data[:, sy0:sy1, sx0:sx1]
+    return out, (x0 < 0 or y0 < 0 or x1 > w or y1 > h)
+
+
+def _classify(classifier, cutout, noises):
+    from galaxy_edge.fits.render import render
+    from galaxy_edge.preprocess import from_array
+
+    image = from_array(render(cutout, sky=0.0, noise=noises), classifier.input_size)
+    return classifier.probabilities(image)
+
+
+def _g(value):
+    """A float to six significant digits (fluxes span many decades, in whatever unit the frame has)."""
+    return float(f"{float(value):.6g}")

@@ -1,0 +1,254 @@
+"""`galaxy-edge synth --field` and `galaxy-edge field`: real FITS frames, real sep, real LiteRT models."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+from click.testing import CliRunner
+
+from galaxy_edge.cli import cli
+from galaxy_edge.data.synth_field import FieldSpec, draw_field
+from galaxy_edge.fits.detect import FLAG_BLENDED, FLAG_EDGE, FLAG_SATURATED, detect, prepare
+from galaxy_edge.fits.field import COLUMNS
+
+pytestmark = pytest.mark.device
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def frame(tmp_path_factory):
+    """A 640 x 640 one-band synthetic frame with 10 galaxies and 60 stars, and its truth table."""
+    folder = tmp_path_factory.mktemp("field")
+    result = run("synth", "--field", "--out", folder / "f.fits", "--size", 640, "--count", 10, "--stars", 60, "--seed", 4)
+    assert result.exit_code == 0, result.output
+    truth = list(csv.DictReader(open(folder / "f_truth.csv")))
+    return folder / "f.fits", truth
+
+
+@pytest.fixture
+def int8(device_models):
+    return device_models["int8"]
+
+
+def galaxies_found(rows, truth, min_snr=50):
+    """True galaxies above min_snr, and those with a catalogue galaxy within max(3 px, their r50)."""
+    xy = np.array([[r["x"], r["y"]] for r in rows], dtype=float).reshape(-1, 2)
+    wanted = [t for t in truth if t["kind"] == "galaxy" and float(t["snr"]) >= min_snr]
+    found = []
+    for t in wanted:
+        d = np.hypot(xy[:, 0] - float(t["x"]), xy[:, 1] - float(t["y"])) if len(xy) else np.array([np.inf])
+        if d.min() <= max(3.0, float(t["r50"])):
+            found.append((t, rows[int(np.argmin(d))]))
+    return wanted, found
+
+
+def test_synth_field_is_a_seeded_fits_frame_with_wcs_and_truth(frame, tmp_path):
+    path, truth = frame
+    with fits.open(path) as hdul:
+        data, header = hdul[0].data, hdul[0].header
+        assert data.shape == (640, 640) and data.dtype.kind == "f"
+        assert header["CTYPE1"] == "RA---TAN" and header["SATURATE"] > 0
+    kinds = [t["kind"] for t in truth]
+    assert kinds.count("galaxy") == 10 and kinds.count("star") == 60
+    assert {t["class"] for t in truth if t["kind"] == "galaxy"} == {"normal", "ringed", "merger", "irregular"}
+    again = draw_field(FieldSpec(size=640, galaxies=10, stars=60, seed=4))
+    assert np.array_equal(again.data[0], data.astype(np.float32))
+    three = run("synth", "--field", "--out", tmp_path / "c.fits.gz", "--size", 300, "--count", 2, "--bands", 3)
+    assert three.exit_code == 0, three.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c_g.fits.gz", "c_i.fits.gz", "c_r.fits.gz", "c_truth.csv"]
+
+
+def test_field_finds_the_galaxies_where_the_truth_says(frame, int8, tmp_path):
+    path, truth = frame
+    out = tmp_path / "cat.csv"
+    result = run("field", path, "--model", int8, "--out", out, "--preview", tmp_path / "p.png")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(open(out)))
+    assert list(rows[0]) == list(COLUMNS) + ["p_normal", "p_ringed", "p_merger", "p_irregular"]
+    for r in rows:
+        r.update({k: float(r[k]) for k in ("x", "y", "ra", "dec", "r50", "score")})
+    wanted, found = galaxies_found(rows, truth)
+    # A small crowded frame (deterministic); benchmarks/field_accuracy.py measures completeness on many.
+    assert len(wanted) >= 5 and len(found) >= 0.75 * len(wanted), (len(found), len(wanted))
+    # RA and Dec come from the frame's WCS (0.4 arcsec per pixel): the sky offset from the truth is the pixel offset.
+    for t, r in found:
+        sky = np.hypot((r["ra"] - float(t["ra"])) * np.cos(np.radians(r["dec"])), r["dec"] - float(t["dec"])) * 3600
+        pixels = np.hypot(r["x"] - float(t["x"]), r["y"] - float(t["y"]))
+        assert sky == pytest.approx(0.4 * pixels, abs=0.02), (t, r)
+    # Few stars are called galaxies.
+    stars = [t for t in truth if t["kind"] == "star" and float(t["snr"]) >= 50]
+    xy = np.array([[r["x"], r["y"]] for r in rows])
+    fooled = sum(np.hypot(*(xy - [float(s["x"]), float(s["y"])]).T).min() <= 3 for s in stars)
+    assert fooled <= 0.1 * len(stars) + 1, fooled
+    for r in rows:
+        assert r["label"] in ("normal", "ringed", "merger", "irregular")
+        probs = [float(r[f"p_{c}"]) for c in ("normal", "ringed", "merger", "irregular")]
+        assert abs(sum(probs) - 1) < 0.02 and max(probs) == pytest.approx(r["score"], abs=1e-6)
+    assert f"f.fits: 640x640 px" in result.stderr and "Preview: " in result.stderr
+    from PIL import Image
+
+    with Image.open(tmp_path / "p.png") as im:
+        assert im.size == (640, 640)
+        pixels = np.asarray(im.convert("RGB")).reshape(-1, 3).astype(int)
+    # The boxes are drawn in the class colours, which the grey frame does not have.
+    assert (pixels.max(axis=1) - pixels.min(axis=1) > 60).sum() > 100
+
+
+def test_catalogue_formats_hold_the_same_rows(frame, int8, tmp_path):
+    path, _ = frame
+    for name in ("c.csv", "c.jsonl", "c.fits"):
+        result = run("field", path, "--model", int8, "--out", tmp_path / name)
+        assert result.exit_code == 0, result.output
+    rows_csv = list(csv.DictReader(open(tmp_path / "c.csv")))
+    rows_json = [json.loads(line) for line in open(tmp_path / "c.jsonl")]
+    table = Table.read(tmp_path / "c.fits")
+    assert len(rows_csv) == len(rows_json) == len(table) > 0
+    assert table.colnames == list(rows_json[0])
+    assert table["ra"].unit == "deg" and table["x"].unit == "pix"
+    for a, b, c in zip(rows_csv, rows_json, table):
+        assert int(a["id"]) == b["id"] == c["id"]
+        assert a["label"] == b["label"] == c["label"]
+        assert float(a["ra"]) == b["ra"] == pytest.approx(c["ra"])
+
+
+def test_frame_without_wcs_leaves_ra_dec_empty_with_one_warning(frame, int8, tmp_path):
+    path, _ = frame
+    with fits.open(path) as hdul:
+        fits.PrimaryHDU(hdul[0].data).writeto(tmp_path / "nowcs.fits")
+    result = run("field", tmp_path / "nowcs.fits", "--model", int8, "--out", tmp_path / "c.jsonl")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in open(tmp_path / "c.jsonl")]
+    assert rows and all(r["ra"] is None and r["dec"] is None for r in rows)
+    assert result.stderr.count("no celestial WCS in the header: RA and Dec are left empty") == 1
+
+
+def test_frame_of_empty_sky_is_an_empty_catalogue_and_exit_0(int8, tmp_path):
+    rng = np.random.default_rng(0)
+    fits.PrimaryHDU(rng.normal(100, 3, (300, 300)).astype(np.float32)).writeto(tmp_path / "sky.fits")
+    for name in ("c.csv", "c.jsonl", "c.fits"):
+        result = run("field", tmp_path / "sky.fits", "--model", int8, "--out", tmp_path / name)
+        assert result.exit_code == 0, result.output
+        assert "0 galaxies" in result.stderr
+    assert open(tmp_path / "c.csv").read().startswith("frame,id,x,y,ra,dec,")
+    assert open(tmp_path / "c.jsonl").read() == ""
+    assert len(Table.read(tmp_path / "c.fits")) == 0
+
+
+def test_bad_frames_are_one_line_each_and_the_others_go_on(frame, int8, tmp_path):
+    path, _ = frame
+    fits.PrimaryHDU(np.full((64, 64), np.nan, dtype=np.float32)).writeto(tmp_path / "nan.fits")
+    one = run("field", tmp_path / "nan.fits", "--model", int8, "--out", tmp_path / "c.csv")
+    assert one.exit_code == 1
+    assert one.output.strip().splitlines()[-1] == f"Error: {tmp_path / 'nan.fits'}: no valid pixels (all NaN, inf or BLANK)"
+    assert "Traceback" not in one.output
+    many = run("field", tmp_path / "nan.fits", path, "--model", int8, "--out", tmp_path / "c.csv")
+    assert many.exit_code == 3
+    assert f"Error: {tmp_path / 'nan.fits'}: no valid pixels" in many.stderr
+    assert "1 of 2 frame(s) could not be read" in many.stderr
+    assert len(list(csv.DictReader(open(tmp_path / "c.csv")))) > 0
+
+
+def test_field_refuses_to_overwrite_and_unknown_formats(frame, int8, tmp_path):
+    path, _ = frame
+    (tmp_path / "mine.csv").write_text("someone's notes\n")
+    result = run("field", path, "--model", int8, "--out", tmp_path / "mine.csv")
+    assert result.exit_code == 1 and "mine.csv: already exists; choose another name or pass --overwrite" in result.output
+    assert (tmp_path / "mine.csv").read_text() == "someone's notes\n"
+    result = run("field", path, "--model", int8, "--out", tmp_path / "c.txt")
+    assert result.exit_code == 1 and "c.txt: a catalogue is .csv, .jsonl or .fits, not .txt" in result.output
+
+
+def test_colour_bands_and_cube_planes(int8, tmp_path):
+    result = run("synth", "--field", "--out", tmp_path / "c.fits", "--size", 400, "--count", 4, "--stars", 30, "--bands", 3)
+    assert result.exit_code == 0, result.output
+    bands = ",".join(str(tmp_path / f"c_{b}.fits") for b in "gri")
+    colour = run("field", "--bands", bands, "--model", int8, "--out", tmp_path / "colour.jsonl")
+    assert colour.exit_code == 0, colour.output
+    cube = np.stack([fits.getdata(tmp_path / f"c_{b}.fits") for b in "gri"] + [fits.getdata(tmp_path / "c_r.fits")])
+    fits.PrimaryHDU(cube, header=fits.getheader(tmp_path / "c_r.fits")).writeto(tmp_path / "cube.fits")
+    no_planes = run("field", tmp_path / "cube.fits", "--model", int8, "--out", tmp_path / "cube.jsonl")
+    assert no_planes.exit_code == 1 and "a cube of 4 planes: choose one or three" in no_planes.output
+    planes = run("field", tmp_path / "cube.fits", "--planes", "1,2,3", "--model", int8, "--out", tmp_path / "cube.jsonl")
+    assert planes.exit_code == 0, planes.output
+    a = [json.loads(line) for line in open(tmp_path / "colour.jsonl")]
+    b = [json.loads(line) for line in open(tmp_path / "cube.jsonl")]
+    assert [r["p_normal"] for r in a] == [r["p_normal"] for r in b]
+    small = tmp_path / "small.fits"
+    fits.PrimaryHDU(fits.getdata(tmp_path / "c_r.fits")[:300]).writeto(small)
+    off_grid = run("field", "--bands", f"{tmp_path / 'c_g.fits'},{small},{tmp_path / 'c_i.fits'}", "--model", int8,
+                   "--out", tmp_path / "x.csv")
+    assert off_grid.exit_code == 1 and "bands are not on one pixel grid" in off_grid.output
+
+
+def test_flags_mark_saturated_edge_and_blended_sources():
+    drawn = draw_field(FieldSpec(size=512, galaxies=6, stars=80, seed=9))
+    image = drawn.data[0].copy()
+    mask, saturated, noise = prepare(image, drawn.header)
+    sources = detect(image, mask, noise, saturated)
+    flags = sources.columns["flags"]
+    assert (flags & FLAG_SATURATED).any() and (flags & FLAG_EDGE).any() and (flags & FLAG_BLENDED).any()
+    x, y = sources.columns["x"], sources.columns["y"]
+    near_edge = (x < 3) | (y < 3) | (x > 508) | (y > 508)
+    assert (flags[near_edge] & FLAG_EDGE).all()
+    # A saturated source holds a pixel at the clipping level.
+    for i in np.flatnonzero(flags & FLAG_SATURATED):
+        box = drawn.data[0][int(y[i]) - 6:int(y[i]) + 7, int(x[i]) - 6:int(x[i]) + 7]
+        assert box.max() >= drawn.header["SATURATE"]
+
+
+def test_hickson_88_in_three_bands(shared_data, int8, tmp_path):
+    folder = shared_data / "fits" / "sdss-hcg88-gri"
+    bands = ",".join(str(folder / f"reprojected_sdss_{b}.fits.bz2") for b in "gri")
+    result = run("field", "--bands", bands, "--model", int8, "--out", tmp_path / "hcg88.csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(open(tmp_path / "hcg88.csv")))
+    big = [r for r in rows if float(r["r50"]) > 5]
+    # The four large spirals of the group, at RA 313.1, Dec -5.7 or so.
+    assert len(big) >= 4
+    assert all(313.0 < float(r["ra"]) < 313.3 and -5.85 < float(r["dec"]) < -5.55 for r in rows)
+
+
+# --- watch on frames ----------------------------------------------------------------------------
+
+
+def watch_frames(folder, model, out):
+    result = run("watch", folder, "--model", model, "--out", out, "--once", "--interval", "0.01", "--frames")
+    assert result.exit_code == 0, result.output
+    return result, [json.loads(line) for line in open(out)]
+
+
+def test_watch_frames_appends_each_galaxy_once_across_a_crash(frame, int8, tmp_path):
+    import shutil
+
+    path, _ = frame
+    sky, out = tmp_path / "sky", tmp_path / "results.jsonl"
+    sky.mkdir()
+    shutil.copy(path, sky / "night1.fits")
+    fits.PrimaryHDU(np.full((64, 64), np.nan, dtype=np.float32)).writeto(sky / "dome-closed.fits")
+    result, lines = watch_frames(sky, int8, out)
+    galaxies = [r for r in lines if "object" in r]
+    closing = [r for r in lines if r["file"] == "night1.fits" and "object" not in r]
+    assert len(galaxies) >= 5 and len({r["object"] for r in galaxies}) == len(galaxies)
+    assert all(r["file"] == "night1.fits" and r["label"] and "ra" in r for r in galaxies)
+    assert closing == [closing[0]] and closing[0]["galaxies"] == len(galaxies)
+    bad = [r for r in lines if r["file"] == "dome-closed.fits"]
+    assert bad == [bad[0]] and bad[0]["error"] == "no valid pixels (all NaN, inf or BLANK)"
+    assert f"({len(galaxies)} galaxies from frames), 1 failed" in result.stderr
+    # A restart repeats nothing.
+    _, again = watch_frames(sky, int8, out)
+    assert again == lines
+    # A crash after three of the frame's galaxies, in the middle of writing the fourth: the restart
+    # cuts the torn line off and appends the missing galaxies and the closing line, each once.
+    kept = [line for line in open(out).read().splitlines() if '"dome-closed.fits"' not in line][:3]
+    out.write_text("\n".join(kept) + "\n" + kept[-1][:40])
+    _, after = watch_frames(sky, int8, out)
+    keys = [(r["file"], r.get("object")) for r in after]
+    assert len(keys) == len(set(keys))
+    assert sorted(r["object"] for r in after if "object" in r) == sorted(r["object"] for r in galaxies)
+    assert [r for r in after if r["file"] == "night1.fits" and "object" not in r][0]["galaxies"] == len(galaxies)
