@@ -3,10 +3,10 @@
 import os
 from pathlib import Path
 
-from galaxy_edge.preprocess import IMAGE_SUFFIXES
+from galaxy_edge.preprocess import FITS_SUFFIXES, IMAGE_SUFFIXES
 
 # The suffixes looked for, as error messages name them.
-SUFFIXES_TEXT = ", ".join(IMAGE_SUFFIXES)
+SUFFIXES_TEXT = ", ".join(s for s in IMAGE_SUFFIXES if s not in FITS_SUFFIXES) + ", .fits (.fit, .fts, .gz, .bz2, .fz)"
 
 # Names a writer uses while a file is still incomplete; never read.
 PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".download", ".swp")
