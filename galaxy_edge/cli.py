@@ -212,10 +212,11 @@ def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_r
 
 @cli.command()
 @click.argument("run", required=False, type=click.Path(path_type=Path))
-@click.option("--int8", "int8", is_flag=True, help="Full-integer int8 (weights, activations, input, output).")
+@click.option("--int8", "int8", is_flag=True, help="Full-integer int8 inside, uint8 input (raw pixels) and output: what MediaPipe and the Task Library take.")
 @click.option("--float16", "float16", is_flag=True, help="float16 weights.")
 @click.option("--dynamic", is_flag=True, help="Dynamic-range: int8 weights, float activations.")
 @click.option("--float32", "float32", is_flag=True, help="Plain float32 (the default when no variant is named).")
+@click.option("--onnx", is_flag=True, help="Also model.onnx (float32, via tf2onnx) for onnxruntime, TensorRT or OpenVINO.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("export"), show_default=True)
 @click.option("--calibration-samples", type=click.IntRange(1), default=1000, show_default=True, help="Images of the representative dataset for int8.")
 @click.option("--calibration-data", type=click.Path(path_type=Path), help="An .npz or image folder to calibrate on.")
@@ -229,13 +230,15 @@ def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_r
     show_default=True,
     help="Fail when an exported model's top-1 agrees with Keras on fewer images than this.",
 )
-def export(run, int8, float16, dynamic, float32, out, calibration_samples, calibration_data, calibration_trim, validation_data,
-           min_agreement):
+def export(run, int8, float16, dynamic, float32, onnx, out, calibration_samples, calibration_data, calibration_trim,
+           validation_data, min_agreement):
     """Convert a trained run to TFLite and prove the result agrees with the Keras model.
 
     RUN is a run folder or its model.keras; default: the latest folder under runs/.
     Each variant is written as export/model_<variant>.tflite with its metadata beside it
-    (model_<variant>.json), plus parity_report.json and parity_report.txt.
+    (model_<variant>.json) and embedded (TFLite Model Metadata: labels and normalization, for
+    MediaPipe and the Task Library), plus parity_report.json and parity_report.txt.
+    --onnx adds model.onnx (+ model.json), checked through onnxruntime in the same report.
     """
     _quiet_tensorflow()
     from galaxy_edge.export import ExportOptions, export_run, latest_run
@@ -248,6 +251,7 @@ def export(run, int8, float16, dynamic, float32, out, calibration_samples, calib
         calibration_trim=calibration_trim,
         validation_data=validation_data,
         min_agreement=min_agreement,
+        onnx=onnx,
     )
     run = run or latest_run(RUNS_DIR)
     export_run(run, out, options, log=_info)

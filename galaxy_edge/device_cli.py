@@ -34,8 +34,8 @@ MODEL_OPTION = click.option(
     "--model",
     type=click.Path(path_type=Path),
     callback=_model_or_default,
-    help="A .tflite file with its .json metadata beside it (from `galaxy-edge export`). "
-    "Default: the int8 model shipped with galaxy-edge.",
+    help="A .tflite (or, with onnxruntime, .onnx) file from `galaxy-edge export`, with its .json metadata "
+    "beside it. Default: the int8 model shipped with galaxy-edge.",
 )
 THREADS_OPTION = click.option(
     "--num-threads",
@@ -48,6 +48,15 @@ THREADS_OPTION = click.option(
 
 def _info(message):
     click.echo(message, err=True)
+
+
+def _classifier(model, num_threads):
+    from galaxy_edge.runtime.classifier import open_model
+
+    clf = open_model(model, num_threads=num_threads)
+    for warning in clf.warnings:
+        _info(f"Warning: {warning}")
+    return clf
 
 
 def _json_line(obj):
@@ -117,12 +126,11 @@ def classify(images, model, as_json, top_k, num_threads, workers, progress):
     from galaxy_edge.errors import DataError
     from galaxy_edge.image_files import SUFFIXES_TEXT
     from galaxy_edge.runtime.batch import classify_items, expand_inputs
-    from galaxy_edge.runtime.classifier import Classifier
 
     items = expand_inputs(images, stdin=sys.stdin if "-" in images else None)
     if not items:
         raise DataError(f"no images found in {', '.join(images)} (looked for {SUFFIXES_TEXT})")
-    clf = Classifier(model, num_threads=num_threads)
+    clf = _classifier(model, num_threads)
     names = clf.class_names
     top_k = min(top_k, len(names))
     bar = _Progress(len(items), progress)
@@ -196,7 +204,8 @@ def evaluate(model, data, as_json, confusion_png, num_threads):
 
 @click.command()
 @MODEL_OPTION
-@click.option("--compare", type=click.Path(path_type=Path), multiple=True, help="Another .tflite to measure alongside.")
+@click.option("--compare", type=click.Path(path_type=Path), multiple=True,
+              help="Another .tflite, or an .onnx (run by onnxruntime), to measure alongside.")
 @click.option("--runs", type=click.IntRange(1), default=100, show_default=True, help="Steady-state iterations.")
 @click.option("--warmup", type=click.IntRange(0), default=10, show_default=True, help="Warm-up iterations.")
 @THREADS_OPTION
@@ -251,10 +260,9 @@ def watch(folder, model, out, interval, once, num_threads, quiet, frames):
     then one line closing the frame: {"file": ..., "path": ..., "time": ..., "galaxies": N, ...}.
     A frame cut short by a crash is searched again; only galaxies not yet written are appended.
     """
-    from galaxy_edge.runtime.classifier import Classifier
     from galaxy_edge.runtime.watch import Watcher
 
-    clf = Classifier(model, num_threads=num_threads)
+    clf = _classifier(model, num_threads)
     options = None
     if frames:
         from galaxy_edge.fits.options import FieldOptions

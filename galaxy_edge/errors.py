@@ -28,7 +28,7 @@ class ModelError(GalaxyEdgeError):
 
 
 class RuntimeMissingError(GalaxyEdgeError):
-    """No LiteRT interpreter (ai-edge-litert or tflite-runtime) is installed."""
+    """No runtime for the model is installed: a LiteRT interpreter, or onnxruntime for an `.onnx` file."""
 
 
 class OutputError(GalaxyEdgeError):

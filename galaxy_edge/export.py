@@ -3,7 +3,8 @@
 A pipeline in three steps (the `[train]` extra):
 1. convert: rebuild the model with a fixed batch of 1 (a clean graph: no dynamic-shape ops,
    one XNNPACK partition) and convert it; int8 is calibrated on images that went through
-   `galaxy_edge.preprocess`, like training and the runtime;
+   `galaxy_edge.preprocess`, like training and the runtime; embed TFLite Model Metadata
+   (labels, normalization, the galaxy-edge recipe) so other TFLite clients can use the file;
 2. validate: run every exported file through `galaxy_edge.runtime.Classifier`, the code the
    device runs, on the validation split, beside the Keras model;
 3. report: parity_report.json and .txt next to the models, then the next command to run.
@@ -24,11 +25,14 @@ import numpy as np
 
 from galaxy_edge import CLASS_NAMES, atomic
 from galaxy_edge.data import class_counts, load_dataset
+from galaxy_edge.embed_metadata import embed
 from galaxy_edge.errors import DataError, GalaxyEdgeError, ModelError
 from galaxy_edge.metadata import sha256_file
 from galaxy_edge.metrics import classification_report
 
 VARIANTS = ("int8", "float16", "dynamic", "float32")
+# The ONNX export (float32, for onnxruntime, TensorRT, OpenVINO) and its sidecar, model.json.
+ONNX_FILE = "model.onnx"
 MIN_CALIBRATION = 50
 # Ops a fixed-batch conversion must not contain: they split XNNPACK or fail at run time.
 DYNAMIC_OPS = {"SHAPE", "STRIDED_SLICE", "PACK", "VAR_HANDLE", "READ_VARIABLE", "FlexDelegate"}
@@ -57,6 +61,7 @@ class ExportOptions:
         calibration_trim: share of the calibration images, those with the widest logit spread, left out.
         validation_data: labelled data for the parity check instead of the run's validation split.
         min_agreement: the lowest top-1 agreement with Keras that passes.
+        onnx: also write model.onnx (float32, through tf2onnx) and check it with onnxruntime.
     """
 
     variants: list = field(default_factory=lambda: ["float32"])
@@ -65,6 +70,7 @@ class ExportOptions:
     calibration_trim: float = CALIBRATION_TRIM
     validation_data: Path = None
     min_agreement: float = 0.98
+    onnx: bool = False
 
 
 def latest_run(runs_dir):
@@ -95,7 +101,7 @@ def export_run(run, out, options, log=print):
     if run.suffix == ".tflite":
         raise ModelError(f"{run}: already a TFLite model; export takes a training run folder or its model.keras")
     out = Path(out)
-    check_out_is_ours(out, options.variants)  # before minutes of work, not after
+    check_out_is_ours(out, options.variants, options.onnx)  # before minutes of work, not after
     model, meta = load_run_model(run)
     run_dir = run.parent if run.suffix == ".keras" else run
     size = _check_model(model, meta, run)
@@ -123,13 +129,23 @@ def export_run(run, out, options, log=print):
             tflite = convert(fixed, variant, calibration.images if variant == "int8" else None)
             seconds = time.monotonic() - started
             path = stage / f"model_{variant}.tflite"
-            path.write_bytes(tflite)
             sidecar = _sidecar(meta, variant, source_sha, calibration if variant == "int8" else None)
+            # Labels and recipe inside the file, for MediaPipe, the Task Library and a lost sidecar.
+            path.write_bytes(embed(tflite, sidecar))
             # The runtime refuses a model without its sidecar, so a first one goes down before the
             # check; the final one adds what only the check reads off the model.
             write_sidecar(path, sidecar)
             results[variant] = _validate(path, validation, keras_probs, seconds, log, shown=out / path.name)
             write_sidecar(path, {**sidecar, **_sidecar_quantization(results[variant])})
+        if options.onnx:
+            log("Converting to ONNX (tf2onnx) ...")
+            path = stage / ONNX_FILE
+            started = time.monotonic()
+            convert_onnx(fixed, path)
+            seconds = time.monotonic() - started
+            sidecar = _sidecar(meta, "onnx", source_sha, None)
+            write_sidecar(path, sidecar)
+            results["onnx"] = _validate_onnx(path, validation, keras_probs, seconds, log, shown=out / path.name)
         report = _report(run_dir, source_sha, keras_report, results, options, calibration, validation)
         failed = [v for v, r in results.items() if r["agreement"] < options.min_agreement]
         if failed:
@@ -141,7 +157,7 @@ def export_run(run, out, options, log=print):
             atomic.write_text(stage / "parity_report.txt", format_report(report))
             # Each model before its sidecar: a crash in between leaves a pair whose hashes disagree,
             # which the runtime refuses, never a wrong pair that loads.
-            for f in sorted(stage.iterdir(), key=lambda f: (f.suffix != ".tflite", f.name)):
+            for f in sorted(stage.iterdir(), key=lambda f: (f.suffix not in (".tflite", ".onnx"), f.name)):
                 os.replace(f, out / f.name)
             for name in (FAILED_REPORT_JSON, FAILED_REPORT_TXT):
                 with contextlib.suppress(FileNotFoundError):
@@ -158,7 +174,8 @@ def export_run(run, out, options, log=print):
             f"see {out / FAILED_REPORT_TXT}"
         )
     for variant in results:
-        log(f"Wrote {out / f'model_{variant}.tflite'} (+ model_{variant}.json)")
+        name = ONNX_FILE if variant == "onnx" else f"model_{variant}.tflite"
+        log(f"Wrote {out / name} (+ {Path(name).stem}.json)")
     log(f"Report: {out / 'parity_report.txt'} and parity_report.json")
     device_model = "int8" if "int8" in results else next(iter(results))
     log(f"Next: galaxy-edge classify --model {out / f'model_{device_model}.tflite'} IMAGES...")
@@ -170,7 +187,7 @@ def convert(fixed_model, variant, calibration_images=None):
 
     Args:
         fixed_model: a model with batch size 1.
-        variant: "int8" (full integer: int8 weights, activations, input and output),
+        variant: "int8" (full integer: int8 weights and activations, uint8 input and output),
             "float16", "dynamic" (int8 weights, float activations) or "float32".
         calibration_images: (N, H, W, 3) uint8, preprocessed; required for "int8".
     """
@@ -180,16 +197,18 @@ def convert(fixed_model, variant, calibration_images=None):
     if variant == "int8":
 
         def representative():
-            # Raw 0-255 pixels, as in training: the model rescales itself, so the input
-            # quantization comes out as scale 1, zero point -128.
+            # Raw 0-255 pixels, as in training: the model rescales itself, so the uint8 input
+            # comes out as scale 1, zero point 0: the device feeds the decoded pixels as they are.
             for image in calibration_images:
                 yield [image[np.newaxis].astype(np.float32)]
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        # uint8 at both ends is what MediaPipe, the Task Library and Edge TPU models expect of a
+        # quantized classifier (they refuse an int8 input); the graph inside stays int8.
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
     elif variant == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -197,11 +216,24 @@ def convert(fixed_model, variant, calibration_images=None):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif variant != "float32":
         raise ValueError(f"unknown variant {variant!r}")
-    # The converter prints the SavedModel signature to stdout, and warns that an int8 input has
+    # The converter prints the SavedModel signature to stdout, and warns that a quantized input has
     # no statistics (it needs none: its range is the 0-255 pixel range): noise for a user.
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
         return converter.convert()
+
+
+def convert_onnx(fixed_model, path):
+    """Write a fixed-batch Keras model as float32 ONNX (Keras' exporter, which runs tf2onnx).
+
+    Like the `.tflite` files it takes raw 0-255 pixels (NHWC, RGB) and rescales them itself.
+    """
+    # Keras exports only a model that has been called once; a zero image does that.
+    fixed_model(np.zeros((1, *fixed_model.input_shape[1:]), np.float32))
+    # tf2onnx logs each optimisation pass to stdout and warns about numpy attributes it probes.
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        fixed_model.export(str(path), format="onnx", verbose=False)
 
 
 def format_report(report):
@@ -218,7 +250,7 @@ def format_report(report):
         lines.append(
             f"{variant:<10}{r['size_bytes'] / 1024:>8.1f}KB{_num(ratio, 2) if ratio else '':>7}"
             f"{_pct(r['agreement']):>8}{_pct(r['accuracy']):>10}{_num(r['auc']):>7}"
-            f"{r['max_abs_probability_difference']:>10.3f}  {r['xnnpack_partitions']}  {','.join(r['ops'])}"
+            f"{r['max_abs_probability_difference']:>10.3f}  {_num(r['xnnpack_partitions'], 0)}  {','.join(r['ops'])}"
         )
     lines.append("")
     lines.append(f"Gate: top-1 agreement >= {report['min_agreement']:.0%}: {'PASS' if report['passed'] else 'FAIL'}")
@@ -316,14 +348,8 @@ def _check_size(data, path, size, what):
 def _validate(path, validation, keras_probs, seconds, log, shown):
     from galaxy_edge.runtime.classifier import Classifier
 
-    try:
-        clf = Classifier(path, num_threads=os.cpu_count() or 1)
-    except ModelError as e:
-        # Name the file the user will have, not the staging folder it is checked in.
-        raise ModelError(str(e).replace(str(path), str(shown))) from None
-    log(f"  checking {path.name} with {clf.runtime_name} {clf.runtime_version} on {len(validation)} images ...")
-    probs = clf.probabilities_batch(validation.images)
-    rep = classification_report(validation.labels, probs, CLASS_NAMES)
+    clf = _checked_load(Classifier, path, shown)
+    parity = _parity(clf, path, validation, keras_probs, seconds, log)
     # After XNNPACK is applied, each partition it took shows up as one DELEGATE node.
     op_names = [op["op_name"] for op in clf.interpreter._get_ops_details()]
     ops = sorted(set(op_names) - {"DELEGATE"})
@@ -332,6 +358,43 @@ def _validate(path, validation, keras_probs, seconds, log, shown):
         raise ModelError(f"{path.name}: conversion left dynamic-shape ops {dynamic}; the graph would not run in one XNNPACK partition")
     details = {t["name"]: str(np.dtype(t["dtype"])) for t in clf.interpreter.get_tensor_details()}
     inp, out = clf.input_details, clf.output_details
+    return {
+        **parity,
+        "ops": ops,
+        "xnnpack_partitions": op_names.count("DELEGATE"),
+        "tensor_dtypes": sorted(set(details.values())),
+        "input": {"dtype": str(np.dtype(inp["dtype"])), "scale": float(inp["quantization"][0]), "zero_point": int(inp["quantization"][1])},
+        "output": {"dtype": str(np.dtype(out["dtype"])), "scale": float(out["quantization"][0]), "zero_point": int(out["quantization"][1])},
+    }
+
+
+def _validate_onnx(path, validation, keras_probs, seconds, log, shown):
+    from galaxy_edge.runtime.onnx_runner import OnnxClassifier
+
+    clf = _checked_load(OnnxClassifier, path, shown)
+    ops = sorted({node.op_type for node in _onnx_graph(path).node})
+    return {**_parity(clf, path, validation, keras_probs, seconds, log), "ops": ops, "xnnpack_partitions": None}
+
+
+def _checked_load(runner, path, shown):
+    try:
+        return runner(path, num_threads=os.cpu_count() or 1)
+    except ModelError as e:
+        # Name the file the user will have, not the staging folder it is checked in.
+        raise ModelError(str(e).replace(str(path), str(shown))) from None
+
+
+def _onnx_graph(path):
+    import onnx
+
+    return onnx.load(str(path)).graph
+
+
+def _parity(clf, path, validation, keras_probs, seconds, log):
+    """What every exported file reports: its size and hash, and how it agrees with Keras."""
+    log(f"  checking {path.name} with {clf.runtime_name} {clf.runtime_version} on {len(validation)} images ...")
+    probs = clf.probabilities_batch(validation.images)
+    rep = classification_report(validation.labels, probs, CLASS_NAMES)
     return {
         "size_bytes": path.stat().st_size,
         "sha256": sha256_file(path),
@@ -342,11 +405,6 @@ def _validate(path, validation, keras_probs, seconds, log, shown):
         "max_abs_probability_difference": float(np.abs(probs - keras_probs).max()),
         "mean_abs_probability_difference": float(np.abs(probs - keras_probs).mean()),
         "confusion_matrix": rep["confusion_matrix"],
-        "ops": ops,
-        "xnnpack_partitions": op_names.count("DELEGATE"),
-        "tensor_dtypes": sorted(set(details.values())),
-        "input": {"dtype": str(np.dtype(inp["dtype"])), "scale": float(inp["quantization"][0]), "zero_point": int(inp["quantization"][1])},
-        "output": {"dtype": str(np.dtype(out["dtype"])), "scale": float(out["quantization"][0]), "zero_point": int(out["quantization"][1])},
         "runtime": f"{clf.runtime_name} {clf.runtime_version}",
     }
 
@@ -361,7 +419,7 @@ def write_sidecar(model_path, sidecar):
     atomic.write_json(sidecar_path(model_path), seal({**sidecar, "model_sha256": sha256_file(model_path)}))
 
 
-def check_out_is_ours(out, variants):
+def check_out_is_ours(out, variants, onnx=False):
     """Refuse to export into `out` if a file export would replace there is not one galaxy-edge wrote.
 
     Raises:
@@ -374,6 +432,7 @@ def check_out_is_ours(out, variants):
 
     names = [f"model_{v}{ext}" for v in variants for ext in (".tflite", ".json")]
     names += ["parity_report.json", "parity_report.txt", FAILED_REPORT_JSON, FAILED_REPORT_TXT]
+    names += [ONNX_FILE, Path(ONNX_FILE).with_suffix(".json").name] if onnx else []
     for name in names:
         path = Path(out) / name
         if not path.exists() and not path.is_symlink():
@@ -386,6 +445,9 @@ def check_out_is_ours(out, variants):
             ours = False
         elif name.endswith(".tflite"):
             ours = head[4:8] == TFLITE_IDENTIFIER
+        elif name.endswith(".onnx"):
+            # A protobuf ModelProto starting with its ir_version (field 1), written by tf2onnx.
+            ours = head[:1] == b"\x08" and b"tf2onnx" in head[:256]
         elif name.endswith(".txt"):
             ours = head.startswith(b"Parity of exported models")
         else:

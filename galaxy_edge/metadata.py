@@ -2,7 +2,9 @@
 
 A `.tflite` file carries its metadata in a sidecar JSON of the same stem
 (`model_int8.tflite` + `model_int8.json`); a training run keeps `metadata.json` beside `model.keras`.
-Copying the export folder to a device is enough to run the model.
+Copying the export folder to a device is enough to run the model. An exported model also embeds
+TFLite Model Metadata for other clients (`galaxy_edge.embed_metadata`), with its labels and this
+recipe as files of a zip appended to the model: a model whose sidecar was lost still runs.
 """
 
 import json
@@ -16,6 +18,9 @@ from galaxy_edge.preprocess import INPUT_SIZE, PREPROCESSING
 
 FORMAT = "galaxy-edge-model"
 FORMAT_VERSION = 1
+# Files of the zip appended to an exported `.tflite` (TFLite Model Metadata's associated files).
+EMBEDDED_LABELS = "labels.txt"
+EMBEDDED_RECIPE = "galaxy_edge.json"
 
 
 def base_metadata(arch, class_names=CLASS_NAMES, input_size=INPUT_SIZE):
@@ -54,14 +59,69 @@ def read_sidecar(model_path):
     """
     path = sidecar_path(model_path)
     if not path.exists():
-        raise ModelError(
-            f"{path}: metadata file missing; it must sit beside {Path(model_path).name} "
-            f"(copy the whole export folder, or re-run `galaxy-edge export`)"
-        )
+        raise _missing_sidecar(model_path)
     meta = read_json(path)
     check(meta, path)
     check_sidecar_fields(meta, path)
     return meta
+
+
+def load_model_metadata(model_path, model_bytes):
+    """The metadata of the model whose file holds `model_bytes`: its sidecar, hash checked, or,
+    when the sidecar is missing, the copy embedded in the model.
+
+    Returns:
+        (metadata dict, warning or None): a warning says the sidecar was missing.
+
+    Raises:
+        ModelError: the sidecar is unusable or not for these bytes; or there is no sidecar and no
+            readable embedded metadata.
+    """
+    if sidecar_path(model_path).exists():
+        meta = read_sidecar(model_path)
+        check_model_hash(meta, model_bytes, model_path, sidecar_path(model_path))
+        return meta, None
+    try:
+        meta = read_embedded(model_path, model_bytes)
+    except ModelError:
+        # An older export, or not ours: the error names the file that is missing.
+        raise _missing_sidecar(model_path) from None
+    return meta, (
+        f"{sidecar_path(model_path)}: metadata file missing; using the metadata embedded in "
+        f"{Path(model_path).name} (its hash cannot be checked without the sidecar)"
+    )
+
+
+def read_embedded(model_path, model_bytes):
+    """The galaxy-edge metadata embedded in an exported `.tflite` file (the zip appended to it).
+
+    Args:
+        model_path: the file, for error messages.
+        model_bytes: its content; only the zip's directory at the end and two small members are read.
+
+    Raises:
+        ModelError: the file has no embedded galaxy-edge metadata, or it is unusable.
+    """
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(model_bytes)) as zf:
+            meta = json.loads(zf.read(EMBEDDED_RECIPE).decode("utf-8"))
+            labels = zf.read(EMBEDDED_LABELS).decode("utf-8").splitlines()
+    except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"{model_path}: no readable embedded metadata ({e})") from None
+    check(meta, model_path)
+    if labels != meta["class_names"]:
+        raise ModelError(f"{model_path}: embedded {EMBEDDED_LABELS} {labels} disagrees with {EMBEDDED_RECIPE}")
+    return meta
+
+
+def _missing_sidecar(model_path):
+    return ModelError(
+        f"{sidecar_path(model_path)}: metadata file missing; it must sit beside {Path(model_path).name} "
+        f"(copy the whole export folder, or re-run `galaxy-edge export`)"
+    )
 
 
 def read_json(path):

@@ -2,7 +2,7 @@
 
 Every image, whatever its size and mode, becomes a (128, 128, 3) uint8 RGB array: centre-cropped
 to a square, then resized. Scaling to [0, 1] happens *inside* the model, so an int8 model takes
-`pixel - 128` directly and no float maths runs on the device before `invoke()`.
+these uint8 pixels as they are and no arithmetic runs on the device before `invoke()`.
 """
 
 import contextlib

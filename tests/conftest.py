@@ -29,13 +29,13 @@ def built_models(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def device_models(request):
-    """{"int8": Path, "float32": Path}: real exported models, each with its .json sidecar."""
+    """{"int8": Path, "float32": Path, "onnx": Path}: real exported models, each with its .json sidecar."""
     given = os.environ.get("GALAXY_EDGE_TEST_MODELS")
     if given:
         folder = Path(given)
-        return {"int8": folder / "model_int8.tflite", "float32": folder / "model_float32.tflite"}
+        return {"int8": folder / "model_int8.tflite", "float32": folder / "model_float32.tflite", "onnx": folder / "model.onnx"}
     built = request.getfixturevalue("built_models")
-    return {"int8": built["int8"], "float32": built["float32"]}
+    return {"int8": built["int8"], "float32": built["float32"], "onnx": built["onnx"]}
 
 
 @pytest.fixture(scope="session")

@@ -13,17 +13,54 @@ from galaxy_edge.cli import cli
 pytestmark = needs_tf
 
 
-def test_int8_tensors_really_are_int8(built_models):
+def test_int8_model_is_integer_inside_and_takes_raw_uint8_pixels(built_models):
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(built_models["int8"]))
     interpreter.allocate_tensors()
-    assert interpreter.get_input_details()[0]["dtype"] == np.int8
-    assert interpreter.get_output_details()[0]["dtype"] == np.int8
-    assert interpreter.get_input_details()[0]["quantization"] == (1.0, -128)
-    # Weights and activations int8; only the biases are int32.
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    assert (inp["dtype"], inp["quantization"]) == (np.uint8, (1.0, 0))
+    assert (out["dtype"], out["quantization"]) == (np.uint8, (1 / 256, 0))
+    # Weights and activations int8, biases int32; uint8 only at the two ends.
     dtypes = {np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
-    assert dtypes == {"int8", "int32"}
+    assert dtypes == {"int8", "int32", "uint8"}
+    uint8 = [t["name"] for t in interpreter.get_tensor_details() if t["dtype"] == np.uint8]
+    assert sorted(uint8) == sorted([inp["name"], out["name"]])
+
+
+@pytest.mark.parametrize("variant", ["int8", "float32"])
+def test_exported_model_embeds_tflite_metadata(built_models, variant):
+    import zipfile
+
+    from galaxy_edge import CLASS_NAMES
+    from galaxy_edge.vendor import metadata_schema_py_generated as md
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    path = built_models[variant]
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(path.read_bytes()))
+    [entry] = [m for m in model.metadata if m.name == b"TFLITE_METADATA"]
+    data = bytes(model.buffers[entry.buffer].data)
+    assert md.ModelMetadata.ModelMetadataBufferHasIdentifier(data, 0)
+    meta = md.ModelMetadataT.InitFromObj(md.ModelMetadata.GetRootAs(data, 0))
+    assert meta.name == f"galaxy-edge galaxy morphology classifier ({variant})".encode()
+    assert (meta.author, meta.license, meta.minParserVersion) == (b"galaxy-edge", b"MIT", b"1.0.0")
+    assert meta.version.startswith(b"galaxy-edge ") and meta.description
+    [image], [scores] = meta.subgraphMetadata[0].inputTensorMetadata, meta.subgraphMetadata[0].outputTensorMetadata
+    assert image.content.contentProperties.colorSpace == md.ColorSpaceType.RGB
+    [norm] = image.processUnits
+    assert (list(norm.options.mean), list(norm.options.std)) == ([0.0], [1.0])
+    [labels] = scores.associatedFiles
+    assert (labels.name, labels.type) == (b"labels.txt", md.AssociatedFileType.TENSOR_AXIS_LABELS)
+    with zipfile.ZipFile(path) as zf:
+        assert zf.read("labels.txt").decode().split() == list(CLASS_NAMES)
+        recipe = json.loads(zf.read("galaxy_edge.json"))
+        assert all(info.compress_type == zipfile.ZIP_STORED for info in zf.infolist())
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    assert recipe["input"] == sidecar["input"] and recipe["variant"] == variant
+    # The sidecar's hash is of the final file, metadata included.
+    from galaxy_edge.metadata import sha256_file
+
+    assert sidecar["model_sha256"] == sha256_file(path)
 
 
 @pytest.mark.parametrize("cap", [3.0, None])
@@ -90,7 +127,7 @@ def test_int8_export_agrees_with_keras_and_reports_it(built_models):
     assert int8["size_vs_float32"] <= 0.40
     assert report["variants"]["float32"]["agreement"] == 1.0
     side = json.loads((folder / "model_int8.json").read_text())
-    assert side["quantization"]["input"] == {"dtype": "int8", "scale": 1.0, "zero_point": -128}
+    assert side["quantization"]["input"] == {"dtype": "uint8", "scale": 1.0, "zero_point": 0}
     assert side["source_model_sha256"] == report["source_model_sha256"]
     assert "Gate: top-1 agreement >= 0%: PASS" in (folder / "parity_report.txt").read_text()
 
@@ -212,3 +249,32 @@ def test_export_with_no_runs_says_what_to_do(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["export", "--int8"])
     assert result.exit_code == 1
     assert result.output.strip() == "Error: no training run under runs/; run `galaxy-edge train` first, or name a run folder"
+
+
+@pytest.mark.filterwarnings("ignore:Statistics for quantized inputs were expected")
+def test_int8_input_models_of_earlier_exports_still_run(built_models, tmp_path):
+    # Users have int8-input models (zero point -128) from before the uint8 input: the runtime shifts their pixels.
+    import tensorflow as tf
+
+    from galaxy_edge.export import _fixed_batch_copy
+    from galaxy_edge.runtime.classifier import Classifier
+    from galaxy_edge.train.loop import load_run_model
+
+    model, meta = load_run_model(built_models["run"])
+    with np.load(built_models["run"] / "calibration.npz") as f:
+        calibration = f["data"]
+    converter = tf.lite.TFLiteConverter.from_keras_model(_fixed_batch_copy(model, meta, 128))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([im[np.newaxis].astype(np.float32)] for im in calibration)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    old = tmp_path / "model_int8.tflite"
+    old.write_bytes(converter.convert())
+    old.with_suffix(".json").write_text(built_models["int8"].with_suffix(".json").read_text())
+
+    images = calibration[:16]
+    then, now = Classifier(old), Classifier(built_models["int8"])
+    assert (then.input_dtype, then.input_details["quantization"]) == (np.int8, (1.0, -128))
+    p_then, p_now = then.probabilities_batch(images), now.probabilities_batch(images)
+    assert np.abs(p_then - p_now).max() < 0.05
+    assert (p_then.argmax(1) == p_now.argmax(1)).mean() >= 0.9

@@ -129,9 +129,27 @@ def test_text_file_named_tflite_is_refused(tmp_path, int8, image_dir):
     assert f"Error: {fake}: not a loadable TFLite model (" in result.output
 
 
-def test_model_without_its_metadata_is_refused(tmp_path, int8, image_dir):
+def test_model_without_its_sidecar_runs_on_its_embedded_metadata_with_a_warning(tmp_path, int8, image_dir):
     lonely = tmp_path / "model_int8.tflite"
     shutil.copy(int8, lonely)
+    result = run("classify", "--model", lonely, "--json", image_dir / "a.png")
+    assert result.exit_code == 0
+    assert (
+        f"Warning: {tmp_path / 'model_int8.json'}: metadata file missing; using the metadata embedded in "
+        "model_int8.tflite (its hash cannot be checked without the sidecar)"
+    ) in result.stderr
+    expected = json_lines(run("classify", "--model", int8, "--json", image_dir / "a.png").stdout)
+    assert json_lines(result.stdout) == expected
+
+
+def test_model_without_sidecar_or_embedded_metadata_is_refused(tmp_path, int8, image_dir):
+    import zipfile
+
+    # The model as the converter wrote it: everything before the appended zip of labels and recipe.
+    with zipfile.ZipFile(int8) as zf:
+        start = min(info.header_offset for info in zf.infolist())
+    lonely = tmp_path / "model_int8.tflite"
+    lonely.write_bytes(int8.read_bytes()[:start])
     result = run("classify", "--model", lonely, image_dir / "a.png")
     assert result.exit_code == 1
     assert result.output.strip() == (
@@ -234,7 +252,7 @@ def test_float32_and_int8_models_mostly_agree(device_models, image_dir):
 
 def test_int8_outputs_match_the_reference_kernels_within_one_step(device_models):
     # Label agreement alone would not notice a numerically broken int8 path (as an emulated CPU
-    # with SME gives): every raw int8 output must be within one quantization step of the outputs
+    # with SME gives): every raw output (uint8 scores) must be within one quantization step of the outputs
     # recorded where the model was built (tests/make_device_models.py), e.g. x86 against a Pi.
     from galaxy_edge.runtime.classifier import Classifier
 
@@ -242,7 +260,7 @@ def test_int8_outputs_match_the_reference_kernels_within_one_step(device_models)
         images, expected = f["images"], f["outputs"]
     clf = Classifier(device_models["int8"])
     got = np.stack([clf.invoke(clf.quantize(image)) for image in images])
-    assert got.dtype == np.int8 and got.shape == expected.shape
+    assert got.dtype == np.uint8 and got.shape == expected.shape
     assert np.abs(got.astype(np.int16) - expected).max() <= 1
 
 

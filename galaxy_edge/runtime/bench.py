@@ -70,7 +70,7 @@ def benchmark_model(model_path, image_paths, runs=100, warmup=10, num_threads=1)
     """Time one model on this machine.
 
     Args:
-        model_path: a `.tflite` file with its metadata.
+        model_path: a `.tflite` (LiteRT) or `.onnx` (onnxruntime) file with its metadata.
         image_paths: image files cycled through for the per-image path (decode included).
         runs: steady-state iterations, for invoke alone and for the per-image path each.
         warmup: iterations run (and reported as an average) before the steady state.
@@ -84,10 +84,10 @@ def benchmark_model(model_path, image_paths, runs=100, warmup=10, num_threads=1)
         ModelError, RuntimeMissingError: as `Classifier`; DataError: no readable image.
     """
     from galaxy_edge.preprocess import load_image
-    from galaxy_edge.runtime.classifier import Classifier
+    from galaxy_edge.runtime.classifier import open_model
 
     t0 = time.perf_counter()
-    clf = Classifier(model_path, num_threads=num_threads)
+    clf = open_model(model_path, num_threads=num_threads)
     init = time.perf_counter() - t0
 
     images, skipped = [], []
@@ -103,16 +103,14 @@ def benchmark_model(model_path, image_paths, runs=100, warmup=10, num_threads=1)
         first = f" (first: {skipped[0]['path']}: {skipped[0]['error']})" if skipped else ""
         raise DataError(f"none of the benchmark images could be read{first}")
 
-    interp, index = clf.interpreter, clf.input_details["index"]
-    tensor = clf.quantize(load_image(images[0], clf.input_size))
-    interp.set_tensor(index, tensor)
+    run_once = clf.bind(clf.quantize(load_image(images[0], clf.input_size)))
 
     t0 = time.perf_counter()
-    interp.invoke()
+    run_once()
     first = time.perf_counter() - t0
 
-    warm = _time_invokes(interp, warmup)
-    invoke = _time_invokes(interp, runs)
+    warm = _time_invokes(run_once, warmup)
+    invoke = _time_invokes(run_once, runs)
 
     decode, whole = [], []
     for i in range(runs):
@@ -144,12 +142,12 @@ def benchmark_model(model_path, image_paths, runs=100, warmup=10, num_threads=1)
     }
 
 
-def _time_invokes(interpreter, n):
-    """Seconds of each of `n` back-to-back `invoke()` calls on the input already set."""
+def _time_invokes(run_once, n):
+    """Seconds of each of `n` back-to-back runs of the model on the input already bound."""
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
-        interpreter.invoke()
+        run_once()
         times.append(time.perf_counter() - t0)
     return times
 
@@ -198,9 +196,17 @@ def _report(model_paths, paths, source, runs, warmup, num_threads):
     t0 = time.perf_counter()
     interpreter_class()
     import_ms = round((time.perf_counter() - t0) * 1e3, 1)
-    results = [benchmark_model(m, paths, runs, warmup, num_threads) for m in model_paths]
-    return {"images": source, "runs": runs, "runtime_import_ms": import_ms, "machine": machine(), "models": results,
-            "unreadable_folders": []}
+    report = {"images": source, "runs": runs, "runtime_import_ms": import_ms, "machine": machine()}
+    if any(Path(m).suffix.lower() == ".onnx" for m in model_paths):
+        t0 = time.perf_counter()
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            pass  # the ONNX model's own load says what to install
+        report["onnxruntime_import_ms"] = round((time.perf_counter() - t0) * 1e3, 1)
+    report["models"] = [benchmark_model(m, paths, runs, warmup, num_threads) for m in model_paths]
+    report["unreadable_folders"] = []
+    return report
 
 
 def format_report(report):

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from galaxy_edge.errors import ModelError
-from galaxy_edge.metadata import check_model_hash, read_sidecar, sidecar_path
+from galaxy_edge.metadata import load_model_metadata
 from galaxy_edge.runtime.interpreter import interpreter_class, tflite_runtime_broken
 
 # Bytes 4-8 of every TFLite flatbuffer.
@@ -19,6 +19,18 @@ def read_model_bytes(path):
 
     Raises:
         ModelError: missing, not a regular file, unreadable, a Keras model, or not TFLite.
+    """
+    content = read_model_file(path)
+    if content[4:8] != TFLITE_IDENTIFIER:
+        raise ModelError(f"{path}: not a loadable TFLite model (no TFLite identifier in its header)")
+    return content
+
+
+def read_model_file(path):
+    """The bytes of a model file of any format, refusing what cannot be one of ours.
+
+    Raises:
+        ModelError: missing, not a regular file, unreadable, too large, or a Keras model.
     """
     from galaxy_edge.regular_files import describe_os_error, open_regular
 
@@ -37,17 +49,28 @@ def read_model_bytes(path):
         raise ModelError(f"{path}: {describe_os_error(e)}") from None
     if len(content) > MAX_MODEL_BYTES:
         raise ModelError(f"{path}: over {MAX_MODEL_BYTES // 2**20} MB, not a galaxy-edge model")
-    if content[4:8] != TFLITE_IDENTIFIER:
-        raise ModelError(f"{path}: not a loadable TFLite model (no TFLite identifier in its header)")
     return content
+
+
+def open_model(model_path, num_threads=1):
+    """A `Classifier` for a `.tflite` file, or an `OnnxClassifier` (onnxruntime) for a `.onnx` file."""
+    if Path(model_path).suffix.lower() == ".onnx":
+        from galaxy_edge.runtime.onnx_runner import OnnxClassifier
+
+        return OnnxClassifier(model_path, num_threads=num_threads)
+    return Classifier(model_path, num_threads=num_threads)
 
 
 class Classifier:
     """A loaded model, ready to classify (size, size, 3) uint8 RGB images.
 
     Args:
-        model_path: a `.tflite` file with its `.json` metadata beside it.
+        model_path: a `.tflite` file with its `.json` metadata beside it (without it, the
+            metadata embedded in the model is used and `warnings` says so).
         num_threads: interpreter threads; 1 suits one image at a time on a small device.
+
+    Attributes:
+        warnings: things the user should know about this model (e.g. its sidecar was missing).
 
     Raises:
         ModelError: the file is missing or not a TFLite model, its metadata is missing,
@@ -58,8 +81,8 @@ class Classifier:
     def __init__(self, model_path, num_threads=1):
         self.model_path = Path(model_path)
         content = read_model_bytes(self.model_path)
-        self.metadata = read_sidecar(self.model_path)
-        check_model_hash(self.metadata, content, model_path, sidecar_path(model_path))
+        self.metadata, warning = load_model_metadata(self.model_path, content)
+        self.warnings = [warning] if warning else []
         self.class_names = list(self.metadata["class_names"])
         Interpreter, self.runtime_name, self.runtime_version = interpreter_class()
         try:
@@ -95,8 +118,11 @@ class Classifier:
         if self.input_dtype == np.float32:
             return x.astype(np.float32)
         scale, zero_point = self.input_details["quantization"]
+        if scale == 1.0 and zero_point == 0 and self.input_dtype == np.uint8:
+            # Today's int8 export (rescaling inside the model): the raw pixels are the input.
+            return x
         if scale == 1.0 and zero_point == -128 and self.input_dtype == np.int8:
-            # The usual case (rescaling inside the model): uint8 -> int8 is a shift, no float maths.
+            # int8-input models from earlier exports, which users still have: uint8 -> int8 is a shift.
             return (x.astype(np.int16) - 128).astype(np.int8)
         info = np.iinfo(self.input_dtype)
         q = np.round(x.astype(np.float32) / scale + zero_point)
@@ -104,9 +130,13 @@ class Classifier:
 
     def invoke(self, tensor):
         """Run the interpreter on a ready input tensor; return the raw output tensor."""
-        self.interpreter.set_tensor(self.input_details["index"], tensor)
-        self.interpreter.invoke()
+        self.bind(tensor)()
         return self.interpreter.get_tensor(self.output_details["index"])[0]
+
+    def bind(self, tensor):
+        """Set the input to `tensor`; return a no-argument function that runs the model once on it."""
+        self.interpreter.set_tensor(self.input_details["index"], tensor)
+        return self.interpreter.invoke
 
     def dequantize(self, raw):
         if raw.dtype == np.float32:

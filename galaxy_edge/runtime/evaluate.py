@@ -16,14 +16,14 @@ def is_keras_model(path):
 
 
 def predict_tflite(model_path, images, num_threads=1):
-    """(N, C) probabilities of a `.tflite` model and its class names.
+    """(N, C) probabilities of a `.tflite` model (or `.onnx`, with onnxruntime) and its class names.
 
     Raises:
         ModelError, RuntimeMissingError: as `Classifier`.
     """
-    from galaxy_edge.runtime.classifier import Classifier
+    from galaxy_edge.runtime.classifier import open_model
 
-    clf = Classifier(model_path, num_threads=num_threads)
+    clf = open_model(model_path, num_threads=num_threads)
     return clf.probabilities_batch(images), clf.class_names, {"runtime": clf.runtime_name, "version": clf.runtime_version}
 
 

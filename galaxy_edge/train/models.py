@@ -1,7 +1,7 @@
 """The Keras models: the seed CNN, kept as a baseline, and the default edge CNN.
 
 Both take raw uint8 pixels (as float) and rescale to [0, 1] inside the model, so an int8
-export gets an input scale of 1 and zero point -128: the device feeds `pixel - 128`.
+export's uint8 input gets a scale of 1 and zero point 0: the device feeds the pixels as they are.
 Both have a fixed batch of 1 at export time (see `galaxy_edge.export`), which keeps the
 TFLite graph free of dynamic-shape ops and in a single XNNPACK partition.
 """
