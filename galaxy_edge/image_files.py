@@ -3,10 +3,10 @@
 import os
 from pathlib import Path
 
-from galaxy_edge.preprocess import FITS_SUFFIXES, IMAGE_SUFFIXES
+from galaxy_edge.preprocess import IMAGE_SUFFIXES, PICTURE_SUFFIXES
 
-# The suffixes looked for, as error messages name them.
-SUFFIXES_TEXT = ", ".join(s for s in IMAGE_SUFFIXES if s not in FITS_SUFFIXES) + ", .fits (.fit, .fts, .gz, .bz2, .fz)"
+# The suffixes looked for, as error messages name them (the FITS ones in short: twelve spellings).
+SUFFIXES_TEXT = ", ".join(PICTURE_SUFFIXES) + " and FITS (.fits, .fit, .fts, also compressed: .gz, .bz2, .fz)"
 
 # Names a writer uses while a file is still incomplete; never read.
 PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".download", ".swp")

@@ -18,8 +18,9 @@ INPUT_SIZE = 128
 # Recorded in model metadata; a model made with another recipe is refused by the runtime.
 PREPROCESSING = "rgb-uint8-centre-square-crop-bilinear-resize"
 # FITS cutouts are read with astropy and rendered from flux (galaxy_edge/fits/render.py) first.
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 FITS_SUFFIXES = tuple(f"{s}{z}" for s in (".fits", ".fit", ".fts") for z in ("", ".gz", ".bz2", ".fz")) + (".fz",)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff") + FITS_SUFFIXES
+IMAGE_SUFFIXES = PICTURE_SUFFIXES + FITS_SUFFIXES
 
 # A 128-pixel classifier has no use for a gigapixel file; refuse it before it eats the device's memory.
 # Pillow only warns between its limit and twice that, so the size is also checked before decoding.

@@ -140,7 +140,7 @@ def test_empty_class_folder(tmp_path):
     (tmp_path / "normal").mkdir()
     with pytest.raises(DataError) as e:
         load_dataset(tmp_path)
-    assert str(e.value) == f"{tmp_path / 'normal'}: class folder holds no images (looked for .png, .jpg, .jpeg, .tif, .tiff, .fits (.fit, .fts, .gz, .bz2, .fz))"
+    assert str(e.value) == f"{tmp_path / 'normal'}: class folder holds no images (looked for .png, .jpg, .jpeg, .tif, .tiff and FITS (.fits, .fit, .fts, also compressed: .gz, .bz2, .fz))"
 
 
 @needs_tf

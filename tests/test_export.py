@@ -256,7 +256,7 @@ def test_int8_input_models_of_earlier_exports_still_run(built_models, tmp_path):
     # Users have int8-input models (zero point -128) from before the uint8 input: the runtime shifts their pixels.
     import tensorflow as tf
 
-    from galaxy_edge.export import _fixed_batch_copy
+    from galaxy_edge.export import _fixed_batch_copy, write_sidecar
     from galaxy_edge.runtime.classifier import Classifier
     from galaxy_edge.train.loop import load_run_model
 
@@ -270,7 +270,10 @@ def test_int8_input_models_of_earlier_exports_still_run(built_models, tmp_path):
     converter.inference_input_type = converter.inference_output_type = tf.int8
     old = tmp_path / "model_int8.tflite"
     old.write_bytes(converter.convert())
-    old.with_suffix(".json").write_text(built_models["int8"].with_suffix(".json").read_text())
+    # Its own sidecar, as an earlier export wrote it: the hash of this file, int8 input quantization.
+    sidecar = json.loads(built_models["int8"].with_suffix(".json").read_text())
+    sidecar["quantization"]["input"] = {"dtype": "int8", "scale": 1.0, "zero_point": -128}
+    write_sidecar(old, sidecar)
 
     images = calibration[:16]
     then, now = Classifier(old), Classifier(built_models["int8"])

@@ -238,7 +238,7 @@ def test_classify_with_no_images_is_an_error(int8, tmp_path):
     result = run("classify", "--model", int8, tmp_path)
     assert result.exit_code == 1
     assert result.output.strip() == (
-        f"Error: no images found in {tmp_path} (looked for .png, .jpg, .jpeg, .tif, .tiff, .fits (.fit, .fts, .gz, .bz2, .fz))"
+        f"Error: no images found in {tmp_path} (looked for .png, .jpg, .jpeg, .tif, .tiff and FITS (.fits, .fit, .fts, also compressed: .gz, .bz2, .fz))"
     )
 
 
@@ -348,7 +348,7 @@ def test_benchmark_table_with_generated_images(int8):
 def test_benchmark_empty_image_folder_is_an_error(int8, tmp_path):
     result = run("benchmark", "--model", int8, "--images", tmp_path)
     assert result.exit_code == 1
-    assert result.output.strip() == f"Error: {tmp_path}: holds no images (looked for .png, .jpg, .jpeg, .tif, .tiff, .fits (.fit, .fts, .gz, .bz2, .fz))"
+    assert result.output.strip() == f"Error: {tmp_path}: holds no images (looked for .png, .jpg, .jpeg, .tif, .tiff and FITS (.fits, .fit, .fts, also compressed: .gz, .bz2, .fz))"
 
 
 # --- no TensorFlow on the device path ---------------------------------------------------------
