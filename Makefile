@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 DEMO_RUN := runs/demo
 DEMO_BANDS := runs/demo-field/field_g.fits,runs/demo-field/field_r.fits,runs/demo-field/field_i.fits
 
-.PHONY: demo test test-device test-mediapipe setup setup-device setup-mediapipe clean
+.PHONY: demo test test-device test-mediapipe test-aarch64 setup setup-device setup-mediapipe clean
 
 setup: $(VENV)/.installed
 $(VENV)/.installed: setup.cfg pyproject.toml
@@ -61,6 +61,12 @@ test-mediapipe: setup setup-mediapipe
 	$(MEDIAPIPE_VENV)/bin/pip install --quiet --no-deps --force-reinstall .
 	test -f .test-models/model_int8.tflite || $(BIN)/python -m tests.make_device_models .test-models
 	cd tests && GALAXY_EDGE_TEST_MODELS=$(CURDIR)/.test-models ../$(MEDIAPIPE_VENV)/bin/python -m pytest -q -m mediapipe -p no:cacheprovider test_mediapipe.py
+
+# Not part of CI or `make test`: the device tests in an emulated Debian 12 arm64 chroot, as on a
+# Raspberry Pi (needs root; apt-get installs qemu-user-static and debootstrap; 20-40 minutes).
+test-aarch64: setup
+	$(BIN)/python -m tests.make_device_models .test-models
+	bash tests/run_aarch64_chroot.sh .aarch64-chroot .test-models benchmarks/results/test_aarch64.txt
 
 clean:
 	rm -rf $(VENV) $(DEVICE_VENV) $(MEDIAPIPE_VENV) runs .test-models

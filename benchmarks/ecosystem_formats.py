@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from galaxy_edge import atomic  # noqa: E402
-from galaxy_edge.metadata import sha256_file  # noqa: E402
+from galaxy_edge.export import write_sidecar  # noqa: E402
 
 COLD_START = """
 import sys, time
@@ -106,8 +106,7 @@ def strip_metadata(path, folder):
     folder.mkdir(exist_ok=True)
     bare = folder / path.name
     bare.write_bytes(flatbuffer_utils.convert_object_to_bytearray(model))
-    side = json.loads(path.with_suffix(".json").read_text())
-    atomic.write_json(bare.with_suffix(".json"), {**side, "model_sha256": sha256_file(bare)})
+    write_sidecar(bare, json.loads(path.with_suffix(".json").read_text()))
     return bare
 
 
@@ -130,8 +129,7 @@ def convert_int8_input(run, tmp):
     path = tmp / "int8_input" / "model_int8.tflite"
     path.parent.mkdir()
     path.write_bytes(converter.convert())
-    side = json.loads((tmp / "export/model_int8.json").read_text())
-    atomic.write_json(path.with_suffix(".json"), {**side, "model_sha256": sha256_file(path)})
+    write_sidecar(path, json.loads((tmp / "export/model_int8.json").read_text()))
     return path
 
 

@@ -15,6 +15,7 @@ Writes benchmarks/results/watch_soak.json and .md.
 """
 
 import argparse
+import io
 import json
 import os
 import random
@@ -27,8 +28,6 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-
-import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -77,7 +76,7 @@ def main():
     images, _ = generate(16, seed=args.seed)
     pngs = []
     for i in range(args.images):
-        buf = __import__("io").BytesIO()
+        buf = io.BytesIO()
         Image.fromarray(images[i % 16]).resize((200, 200)).save(buf, "PNG")
         pngs.append(buf.getvalue())
 

@@ -252,3 +252,21 @@ def test_watch_frames_appends_each_galaxy_once_across_a_crash(frame, int8, tmp_p
     assert len(keys) == len(set(keys))
     assert sorted(r["object"] for r in after if "object" in r) == sorted(r["object"] for r in galaxies)
     assert [r for r in after if r["file"] == "night1.fits" and "object" not in r][0]["galaxies"] == len(galaxies)
+
+
+def test_watch_frames_tries_a_failed_frame_again_when_it_changes(frame, int8, tmp_path):
+    import shutil
+
+    path, _ = frame
+    sky, out = tmp_path / "sky", tmp_path / "results.jsonl"
+    sky.mkdir()
+    # A frame whose writer had not yet filled it in: all NaN.
+    fits.PrimaryHDU(np.full((64, 64), np.nan, dtype=np.float32)).writeto(sky / "late.fits")
+    _, first = watch_frames(sky, int8, out)
+    assert [r.get("error") for r in first] == ["no valid pixels (all NaN, inf or BLANK)"]
+    _, unchanged = watch_frames(sky, int8, out)
+    assert unchanged == first
+    shutil.copy(path, sky / "late.fits")
+    _, after = watch_frames(sky, int8, out)
+    galaxies = [r for r in after[1:] if "object" in r]
+    assert galaxies and after[-1]["file"] == "late.fits" and after[-1]["galaxies"] == len(galaxies)

@@ -233,3 +233,23 @@ def test_real_fits_cutouts_and_frames_load(shared_data):
     hcg = sorted((fits_dir / "sdss-hcg88-gri").glob("*.bz2"))
     bands = read_bands([p for b in "gri" for p in hcg if f"_{b}." in p.name])
     assert bands.data.shape == (3, 496, 682)
+
+
+def test_evaluate_and_benchmark_take_fits_folders(device_models, tmp_path):
+    from galaxy_edge.data.synth_field import FieldSpec, draw_field
+
+    # Labelled FITS cutouts of synthetic galaxies, one folder per class, as a survey would cut them.
+    drawn = draw_field(FieldSpec(size=400, galaxies=4, stars=0, seed=2))
+    for t in (t for t in drawn.truth if t["kind"] == "galaxy"):
+        x, y = int(round(t["x"])) - 1, int(round(t["y"])) - 1
+        folder = tmp_path / "data" / t["class"]
+        folder.mkdir(parents=True, exist_ok=True)
+        write(folder / f"{t['id']}.fits.gz", drawn.data[0][y - 40:y + 40, x - 40:x + 40])
+    model = str(device_models["int8"])
+    evaluated = CliRunner().invoke(cli, ["evaluate", "--model", model, "--data", str(tmp_path / "data"), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    report = json.loads(evaluated.stdout)
+    assert sum(map(sum, report["confusion_matrix"])) == 4
+    benched = CliRunner().invoke(cli, ["benchmark", "--model", model, "--runs", "2", "--warmup", "0", "--images",
+                                       str(tmp_path / "data"), "--json"])
+    assert benched.exit_code == 0, benched.output
