@@ -15,15 +15,16 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[train,test]'
+	$(BIN)/pip install --quiet -e '.[train,test,cluster]'
 	touch $@
 
-# The device install: base requirements only, as on a Raspberry Pi. No TensorFlow.
+# The device install: base requirements, as on a Raspberry Pi, plus the [cluster] extra a Pi needs
+# to serve as a Dask worker (its tests run here too). No TensorFlow.
 setup-device: $(DEVICE_VENV)/.installed
 $(DEVICE_VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(DEVICE_VENV)
 	$(DEVICE_VENV)/bin/pip install --quiet --upgrade pip
-	$(DEVICE_VENV)/bin/pip install --quiet '.[test]'
+	$(DEVICE_VENV)/bin/pip install --quiet '.[test,cluster]'
 	touch $@
 
 # A client of the exported models, not of galaxy-edge: MediaPipe (its own numpy, OpenCV, TFLite)

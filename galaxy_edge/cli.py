@@ -162,7 +162,7 @@ def synth(out, count, seed, fmt, as_field, size, stars, bands, overwrite):
 )
 @click.option("--arch", type=click.Choice(["edge", "seed"]), default="edge", show_default=True, help="Model.")
 @click.option("--epochs", type=click.IntRange(1), help="Default: 8 (both architectures).")
-@click.option("--batch-size", type=click.IntRange(1), help="Default: 32 (edge), 5 (seed).")
+@click.option("--batch-size", type=click.IntRange(1), help="Default: 32 (edge), 5 (seed). Per replica with --distribute.")
 @click.option("--seed", type=int, default=222, show_default=True, help="Split, weights and augmentation.")
 @click.option("--synth-count", type=click.IntRange(8), default=5000, show_default=True, help="Synthetic images.")
 @click.option("--augment/--no-augment", default=None, help="Default: on (edge), off (seed).")
@@ -175,15 +175,27 @@ def synth(out, count, seed, fmt, as_field, size, stars, bands, overwrite):
 )
 @click.option("--init", type=click.Path(path_type=Path),
               help="Fine-tune the model of this run folder; `default`: the model shipped with galaxy-edge.")
+@click.option(
+    "--distribute",
+    type=click.Choice(["mirrored", "multi-worker"]),
+    help="mirrored: every GPU of this machine; multi-worker: several machines, described by TF_CONFIG.",
+)
+@click.option("--stream", is_flag=True, help="Read a --data image folder from disk as training goes, not into memory.")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder. Default: runs/<time>-<arch>.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_rate, schedule, label_smoothing, init,
-          out, overwrite):
+          distribute, stream, out, overwrite):
     """Train a galaxy classifier and write a run folder.
 
     The folder holds the Keras model, its metadata, history, validation metrics
     (metrics.json), training curves and confusion matrix (PNG), and the images
     `export` calibrates and checks parity on.
+
+    \b
+    With --distribute, --batch-size is per replica: the global batch and the learning
+    rate are both multiplied by the number of replicas (linear scaling), as the log and
+    metrics.json state. For multi-worker, start the same command on every machine with
+    its own TF_CONFIG; worker 0 writes the run folder.
     """
     _quiet_tensorflow()
     import time
@@ -203,9 +215,13 @@ def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_r
         schedule=schedule,
         label_smoothing=label_smoothing,
         init=str(init) if init else None,
+        distribute=distribute,
+        stream=stream,
     )
     out = out or RUNS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{arch}"
     run, report = run_training(options, out, overwrite=overwrite, log=_info)
+    if report.get("distribute", {}).get("task_index", 0) != 0:
+        return
     _info(f"Run written to {run}/ (metrics.json, training_curves.png, model.keras)")
     _info(f"Next: galaxy-edge export {run} --int8")
 

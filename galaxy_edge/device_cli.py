@@ -4,7 +4,9 @@ Each callback imports its backend from `galaxy_edge.runtime` (numpy, Pillow, Lit
 so the CLI starts fast; none of them imports TensorFlow, except `evaluate` on a Keras model.
 """
 
+import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -59,10 +61,6 @@ def _classifier(model, num_threads):
     return clf
 
 
-def _json_line(obj):
-    return json.dumps(obj, separators=(", ", ": "), allow_nan=False)
-
-
 class _Progress:
     """`n/N images` on stderr: redrawn in place on a terminal, every ~10% otherwise, silent for small batches."""
 
@@ -102,21 +100,36 @@ class _Progress:
 @click.command()
 @click.argument("images", nargs=-1, required=True)
 @MODEL_OPTION
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line on stdout instead of a table.")
+@click.option("--out", type=click.Path(path_type=Path), help="Write results to this file instead: .jsonl, .csv or .parquet.")
+@click.option("--resume", is_flag=True, help="Finish an interrupted run: classify only the images not yet in --out.")
 @click.option("--top-k", type=click.IntRange(1), default=1, show_default=True, help="Classes shown per image.")
 @THREADS_OPTION
-@click.option("--workers", type=click.IntRange(1), help="Decoder threads. Default: one per core.")
+@click.option("--decode-threads", type=click.IntRange(1), help="Decoder threads, without a cluster. Default: one per core.")
+@click.option("--workers", type=click.IntRange(1), help="Run on a local Dask cluster of this many worker processes.")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on a running Dask cluster: tcp://host:8786 or a scheduler file.")
+@click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True, help="Images per cluster task.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress on stderr for long batches.")
-def classify(images, model, as_json, top_k, num_threads, workers, progress):
+def classify(images, model, as_json, out, resume, top_k, num_threads, decode_threads, workers, scheduler, batch_size,
+             progress):
     """Classify galaxy images with a .tflite model, without TensorFlow.
 
     IMAGES are PNG, JPEG or TIFF files, folders (searched recursively, hidden files skipped),
-    or - to read paths from stdin, one per line. Results keep the order of the inputs.
+    catalogues (.csv or .parquet with a `path` column, relative to the catalogue's folder), or -
+    to read paths from stdin, one per line. Results keep the order of the inputs.
 
     \b
     --json writes one line per image:
       {"path": ..., "label": ..., "score": ..., "probabilities": {"normal": ..., ...}, "top_k": [...]}
     and for an image that cannot be read: {"path": ..., "error": ...}.
+    --out FILE writes the same to a JSON Lines file, or one row per image (path, label, score,
+    p_<class>..., error) to CSV or Parquet; an existing FILE is refused unless --resume.
+
+    \b
+    On a cluster (needs the [cluster] extra: dask, distributed, pyarrow), tasks are batches
+    of images and each worker loads the model once; workers must see the same paths:
+      --workers 8                       a local cluster: every core of this machine
+      --scheduler tcp://head:8786       a running cluster (Slurm, Kubernetes, Raspberry Pis)
 
     \b
     Exit status: 0 every image classified; 3 some images could not be read (the others
@@ -125,40 +138,66 @@ def classify(images, model, as_json, top_k, num_threads, workers, progress):
     """
     from galaxy_edge.errors import DataError
     from galaxy_edge.image_files import SUFFIXES_TEXT
-    from galaxy_edge.runtime.batch import classify_items, expand_inputs
+    from galaxy_edge.runtime.batch import expand_inputs
 
+    if resume and not out:
+        raise click.UsageError("--resume needs --out: the results file of the run to finish")
+    if out and as_json:
+        raise click.UsageError("--json is for stdout; with --out the format follows the file name")
+    if workers and scheduler:
+        raise click.UsageError("--workers starts a local cluster, --scheduler uses a running one: pass one of them")
     items = expand_inputs(images, stdin=sys.stdin if "-" in images else None)
     if not items:
         raise DataError(f"no images found in {', '.join(images)} (looked for {SUFFIXES_TEXT})")
     clf = _classifier(model, num_threads)
     names = clf.class_names
     top_k = min(top_k, len(names))
-    bar = _Progress(len(items), progress)
-    width = min(max(len(str(p)) for p, _ in items), 60)
-    if not as_json:
-        head = "  ".join(f"top{i + 1:<13}" for i in range(1, top_k))
-        _echo(f"{'image':<{width}}  {'label':<10} {'score':>6}  {head}".rstrip())
+    writer, done = _open_writer(out, resume, as_json, names, top_k, items)
+    todo = [item for item in items if item[0] not in done] if done else items
+    if done:
+        _info(f"Resuming {out}: {len(items) - len(todo)} of {len(items)} image(s) already done")
+    bar = _Progress(len(todo), progress)
+    if workers or scheduler:
+        records = _cluster_records(model, todo, num_threads, top_k, workers, scheduler, batch_size)
+    else:
+        from galaxy_edge.runtime.batch import classify_items
+
+        records = (r.record(names, top_k) for r in classify_items(clf, todo, workers=decode_threads))
     try:
-        _print_results(classify_items(clf, items, workers=workers), names, top_k, as_json, width, bar)
+        with contextlib.closing(records):  # decoders or a cluster are shut down here, even when a write fails
+            for rec in records:
+                writer.write(rec)
+                bar.update("error" in rec)
     finally:
         bar.close()
+        writer.close()
     flush_stdout()
+    if out:
+        _info(f"{bar.done - bar.failed} image(s) classified, {bar.failed} failed; results in {out}")
     if bar.failed:
         _info(f"{bar.failed} of {bar.total} image(s) could not be classified")
         sys.exit(EXIT_SOME_FAILED)
 
 
-def _print_results(results, names, top_k, as_json, width, bar):
-    for result in results:
-        rec = result.record(names, top_k)
-        if as_json:
-            _echo(_json_line(rec))
-        elif result.error is not None:
-            _echo(f"{result.path:<{width}}  error: {result.error}")
-        else:
-            others = "  ".join(f"{t['label']:<10} {t['score']:5.3f}" for t in rec["top_k"][1:])
-            _echo(f"{result.path:<{width}}  {rec['label']:<10} {rec['score']:6.3f}  {others}".rstrip())
-        bar.update(result.error is not None)
+def _open_writer(out, resume, as_json, names, top_k, items):
+    from galaxy_edge.runtime import outputs
+
+    if out:
+        return outputs.open_results_file(out, names, resume=resume)
+    if as_json:
+        return outputs.JsonLinesWriter(_echo), set()
+    return outputs.TableWriter(_echo, min(max(len(str(p)) for p, _ in items), 60), top_k), set()
+
+
+def _cluster_records(model, items, num_threads, top_k, workers, scheduler, batch_size):
+    """Records from the cluster, in input order; the Dask imports happen only here."""
+    from galaxy_edge.runtime.cluster import ClassifyBatch, dask_client, local_decode_threads, ordered_records
+
+    decode_threads = local_decode_threads(workers) if workers else 1
+    task = ClassifyBatch(str(Path(model).resolve()), num_threads, top_k, cwd=os.getcwd(), decode_threads=decode_threads)
+    with dask_client(scheduler, workers) as client:
+        for _, records in ordered_records(client, task, items, batch_size=batch_size):
+            yield from records
 
 
 @click.command()

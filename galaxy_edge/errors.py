@@ -44,3 +44,7 @@ class OutputError(GalaxyEdgeError):
         self.error = error
         reason = "the reader closed the pipe" if error.errno == errno.EPIPE else (error.strerror or str(error))
         super().__init__(f"standard output: {reason}; output stopped")
+
+
+class ClusterError(GalaxyEdgeError):
+    """The Dask cluster cannot be used: the extra is missing, the scheduler is unreachable, or work was lost."""

@@ -3,6 +3,7 @@
 astropy, sep and LiteRT are imported when the command runs (galaxy_edge.fits, galaxy_edge.runtime).
 """
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -51,9 +52,11 @@ def _numbers(ctx, param, value):
 @click.option("--cutout-scale", type=click.FloatRange(1), default=_FIELD.cutout_scale, show_default=True,
               help="Side of a galaxy's cutout in half-light radii (the training images frame galaxies so).")
 @THREADS_OPTION
+@click.option("--workers", type=click.IntRange(1), help="Run on a local Dask cluster of this many worker processes.")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on a running Dask cluster: tcp://host:8786 or a scheduler file.")
 @click.option("--overwrite", is_flag=True, help="Replace --out and --preview if they exist.")
 def field(frames, model, out, bands, planes, preview, threshold, min_area, min_snr, galaxy_size, psf_r50, saturation,
-          cutout_scale, num_threads, overwrite):
+          cutout_scale, num_threads, workers, scheduler, overwrite):
     """Find the galaxies in FITS frames, classify each, and write one catalogue row per galaxy.
 
     FRAMES are FITS images (.fits, .fit, .fts, .gz, .bz2, tile-compressed .fz; the first HDU
@@ -68,18 +71,23 @@ def field(frames, model, out, bands, planes, preview, threshold, min_area, min_s
     Flags (bits): 1 blended, 2 edge (touches the frame edge or missing data), 4 saturated.
 
     \b
+    --workers N (a local cluster) or --scheduler ADDRESS (a running one) send the frames to
+    Dask workers, one frame per task, in order (needs the [cluster] extra; docs/scale.md).
+
+    \b
     Exit status: 0 every frame done (a frame without galaxies adds no rows); 3 some frames
     could not be read (the others are still in the catalogue); 1 an error that stopped the run.
     """
-    from galaxy_edge.errors import DataError, GalaxyEdgeError
+    from galaxy_edge.errors import DataError
     from galaxy_edge.fits.catalogue import catalogue_format, write_catalogue
-    from galaxy_edge.fits.detect import FLAG_NAMES
-    from galaxy_edge.fits.field import COLUMNS, classify_frame
+    from galaxy_edge.fits.field import COLUMNS
     from galaxy_edge.runtime.classifier import Classifier
 
     units = [str(f) for f in frames] + [[b.strip() for b in spec.split(",")] for spec in bands]
     if not units:
         raise click.UsageError("give at least one FRAME or --bands")
+    if workers and scheduler:
+        raise click.UsageError("--workers starts a local cluster, --scheduler uses a running one: pass one of them")
     for spec in bands:
         if len(spec.split(",")) != 3:
             raise click.BadParameter(f"expected three files, bluest first, got {spec!r}", param_hint="--bands")
@@ -95,18 +103,35 @@ def field(frames, model, out, bands, planes, preview, threshold, min_area, min_s
         planes=planes,
     )
     columns = list(COLUMNS) + [f"p_{name}" for name in clf.class_names]
-    rows, failed = [], 0
     click.echo(f"{'frame':<24} {'id':>5} {'x':>8} {'y':>8} {'ra':>11} {'dec':>11}  {'label':<10} {'score':>5}  flags")
-    for unit in units:
+    jobs = [(unit, _preview_path(preview, unit, len(units))) for unit in units]
+    if workers or scheduler:
+        results = _cluster_frames(model, options, num_threads, workers, scheduler, jobs)
+    else:
+        results = ((unit, shot, _frame_or_error(unit, clf, options, shot)) for unit, shot in jobs)
+    with contextlib.closing(results):  # a cluster is shut down here, even when a write fails
+        rows, failed = _collect(results, len(units))
+    meta = {"MODEL": (Path(model).name, "galaxy-edge model"), "NFRAMES": (len(units) - failed, "frames in this catalogue")}
+    write_catalogue(out, rows, columns, meta)
+    _info(f"Wrote {len(rows)} galaxies from {len(units) - failed} frame(s) to {out}")
+    if failed:
+        _info(f"{failed} of {len(units)} frame(s) could not be read")
+        sys.exit(EXIT_SOME_FAILED)
+
+
+def _collect(results, count):
+    """Print each frame's galaxies as its result comes; return all rows and the number of frames that failed."""
+    from galaxy_edge.errors import DataError
+    from galaxy_edge.fits.detect import FLAG_NAMES
+
+    rows, failed = [], 0
+    for unit, shot, result in results:
         name = unit if isinstance(unit, str) else ",".join(unit)
-        shot = _preview_path(preview, unit, len(units))
-        try:
-            result = classify_frame(unit, clf, options, preview=shot)
-        except GalaxyEdgeError as e:
-            if len(units) == 1:
-                raise
+        if isinstance(result, str):
+            if count == 1:
+                raise DataError(result)
             failed += 1
-            _info(f"Error: {e}")
+            _info(f"Error: {result}")
             continue
         for row in result.rows:
             ra = "" if row["ra"] is None else f"{row['ra']:.6f}"
@@ -122,12 +147,30 @@ def field(frames, model, out, bands, planes, preview, threshold, min_area, min_s
               f"{len(result.rows)} galaxies; {psf}")
         if shot:
             _info(f"Preview: {shot}")
-    meta = {"MODEL": (Path(model).name, "galaxy-edge model"), "NFRAMES": (len(units) - failed, "frames in this catalogue")}
-    write_catalogue(out, rows, columns, meta)
-    _info(f"Wrote {len(rows)} galaxies from {len(units) - failed} frame(s) to {out}")
-    if failed:
-        _info(f"{failed} of {len(units)} frame(s) could not be read")
-        sys.exit(EXIT_SOME_FAILED)
+    return rows, failed
+
+
+def _frame_or_error(unit, clf, options, shot):
+    from galaxy_edge.errors import GalaxyEdgeError
+    from galaxy_edge.fits.field import classify_frame
+
+    try:
+        return classify_frame(unit, clf, options, preview=shot)
+    except GalaxyEdgeError as e:
+        return str(e)
+
+
+def _cluster_frames(model, options, num_threads, workers, scheduler, jobs):
+    """(frame, preview, FrameResult or error text) from Dask workers, in order; Dask is imported only here."""
+    import os
+
+    from galaxy_edge.runtime.cluster import FieldBatch, dask_client, ordered_records
+
+    task = FieldBatch(str(Path(model).resolve()), options, num_threads, cwd=os.getcwd())
+    sent = [(unit, None if shot is None else str(shot)) for unit, shot in jobs]
+    with dask_client(scheduler, workers) as client:
+        for (unit, shot), (result,) in ordered_records(client, task, sent, batch_size=1):
+            yield unit, shot, result
 
 
 def _short(name, width=24):

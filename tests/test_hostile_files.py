@@ -176,7 +176,7 @@ def test_ctrl_c_and_sigterm_stop_classify_at_once(int8, galaxy_png, tmp_path, si
     for i in range(40):
         big.save(folder / f"{i:03d}.png", compress_level=1)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "galaxy_edge", "classify", "--json", "--workers", "2", "--model", str(int8), str(folder)],
+        [sys.executable, "-m", "galaxy_edge", "classify", "--json", "--decode-threads", "2", "--model", str(int8), str(folder)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
     )
     try:
@@ -501,7 +501,7 @@ def test_classify_on_a_big_accepted_image_peaks_under_300_mb(int8, big_images, n
 
 
 def test_a_folder_of_big_images_decodes_them_one_at_a_time(int8, big_images):
-    result, peak = child_peak_mb(["classify", "--json", "--workers", "2", "--model", int8, big_images])
+    result, peak = child_peak_mb(["classify", "--json", "--decode-threads", "2", "--model", int8, big_images])
     records = {Path(r["path"]).name: r for r in json_lines(result.stdout)}
     assert "label" in records["grey16.png"] and "label" in records["rgb36.png"]
     assert records["rgb56.png"]["error"] == (

@@ -193,8 +193,8 @@ def test_classify_threads_do_not_change_results_or_order(int8, image_dir, tmp_pa
     for i in range(30):
         source = image_dir / sources[i % 3]
         shutil.copy(source, folder / f"{i:03d}{source.suffix}")
-    serial = run("classify", "--model", int8, "--json", "--workers", "1", folder).stdout
-    threaded = run("classify", "--model", int8, "--json", "--workers", "3", folder).stdout
+    serial = run("classify", "--model", int8, "--json", "--decode-threads", "1", folder).stdout
+    threaded = run("classify", "--model", int8, "--json", "--decode-threads", "3", folder).stdout
     assert serial == threaded
     assert len(json_lines(serial)) == 30
 
@@ -358,10 +358,12 @@ import sys
 from click.testing import CliRunner
 from galaxy_edge.cli import cli
 model, images, npz, out = sys.argv[1:]
-# astropy and sep are for FITS only: classifying PNG/JPEG/TIFF must not load them.
-heavy = ("tensorflow", "keras", "sklearn", "matplotlib", "astropy", "sep")
+# astropy and sep are for FITS only, Dask and pyarrow for --workers/--scheduler and Parquet files:
+# classifying PNG/JPEG/TIFF to stdout or CSV must load none of them.
+heavy = ("tensorflow", "keras", "sklearn", "matplotlib", "astropy", "sep", "dask", "distributed", "pyarrow")
 for args in (
     ["classify", "--model", model, "--json", images],
+    ["classify", "--model", model, "--out", out + ".csv", images],
     ["evaluate", "--model", model, "--data", npz, "--json"],
     ["benchmark", "--model", model, "--runs", "2", "--warmup", "0", "--images", images],
     ["watch", images, "--model", model, "--out", out, "--once", "--interval", "0.01"],

@@ -15,11 +15,18 @@ from galaxy_edge.preprocess import load_image
 ALIASES = {"ring": "ringed", "other": "irregular", "other_irregular": "irregular", "mergers": "merger"}
 
 
-def load_image_folder(folder, warn=True):
-    """Load every image under `folder/<class>/`. Unreadable images are skipped, each with a warning.
+def list_image_folder(folder, unreadable=None):
+    """The image files under `folder/<class>/` and their class indices, without reading any image.
+
+    Args:
+        unreadable: a list to which `(path, reason)` is added for each entry that cannot be read as
+            a file (a broken link, a folder without permission); see `find_images`.
+
+    Returns:
+        (paths, labels): sorted by class folder, then file name; labels an (N,) int64 array.
 
     Raises:
-        DataError: no class folders, an unknown class folder, or no readable image at all.
+        DataError: no class folders, an unknown class folder, or a class folder with no image.
     """
     folder = Path(folder)
     subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
@@ -30,27 +37,43 @@ def load_image_folder(folder, warn=True):
         raise DataError(
             f"{folder}: unknown class folder(s) {', '.join(unknown)}; expected {', '.join(CLASS_NAMES)}"
         )
-    images, labels, paths, skipped = [], [], [], []
+    paths, labels = [], []
     for d in subdirs:
-        unreadable = []
-        files = find_images(d, unreadable)
-        for path, reason in unreadable:
-            skipped.append((str(path), reason))
-            if warn:
-                print(f"Warning: skipping {path}: {reason}", file=sys.stderr)
+        bad = []
+        files = find_images(d, bad)
+        if unreadable is not None:
+            unreadable.extend(bad)
         if not files:
             raise DataError(f"{d}: class folder holds no images (looked for {SUFFIXES_TEXT})"
-                            + (f"; {unreadable[0][1]}" if unreadable else ""))
-        for f in files:
-            try:
-                images.append(load_image(f))
-            except ImageError as e:
-                skipped.append((str(f), e.reason))
-                if warn:
-                    print(f"Warning: skipping {e}", file=sys.stderr)
-                continue
-            labels.append(_class_index(d.name))
-            paths.append(str(f))
+                            + (f"; {bad[0][1]}" if bad else ""))
+        paths.extend(str(f) for f in files)
+        labels.extend([_class_index(d.name)] * len(files))
+    return paths, np.asarray(labels, dtype=np.int64)
+
+
+def load_image_folder(folder, warn=True):
+    """Load every image under `folder/<class>/`. Unreadable images are skipped, each with a warning.
+
+    Raises:
+        DataError: no class folders, an unknown class folder, or no readable image at all.
+    """
+    unreadable = []
+    files, classes = list_image_folder(folder, unreadable)
+    images, labels, paths, skipped = [], [], [], []
+    for path, reason in unreadable:
+        skipped.append((str(path), reason))
+        if warn:
+            print(f"Warning: skipping {path}: {reason}", file=sys.stderr)
+    for f, label in zip(files, classes):
+        try:
+            images.append(load_image(f))
+        except ImageError as e:
+            skipped.append((str(f), e.reason))
+            if warn:
+                print(f"Warning: skipping {e}", file=sys.stderr)
+            continue
+        labels.append(label)
+        paths.append(f)
     if not images:
         raise DataError(f"{folder}: none of the images could be read")
     return Dataset(

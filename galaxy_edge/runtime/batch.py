@@ -16,6 +16,7 @@ import numpy as np
 from galaxy_edge.errors import ImageError
 from galaxy_edge.image_files import find_images
 from galaxy_edge.preprocess import load_image
+from galaxy_edge.runtime.catalogue import catalogue_paths, is_catalogue
 
 
 @dataclass
@@ -51,8 +52,9 @@ def expand_inputs(inputs, stdin=None):
     """Turn command-line arguments into a list of `(path, error)` to classify, in a stable order.
 
     Args:
-        inputs: file paths, folders (searched recursively for .png/.jpg/.jpeg/.tif/.tiff), or
-            "-" for paths read from `stdin`, one per line.
+        inputs: file paths, folders (searched recursively for .png/.jpg/.jpeg/.tif/.tiff),
+            catalogues (.csv or .parquet with a `path` column), or "-" for paths read from `stdin`,
+            one per line.
         stdin: a text stream, read when an input is "-".
 
     Returns:
@@ -70,6 +72,8 @@ def expand_inputs(inputs, stdin=None):
             unreadable = []
             items.extend((p, None) for p in find_images(arg, unreadable))
             items.extend(unreadable)
+        elif is_catalogue(arg):
+            items.extend(expand_inputs(catalogue_paths(arg)))
         elif os.path.exists(arg):
             items.append((arg, None))
         elif os.path.islink(arg):

@@ -1,5 +1,6 @@
 """`galaxy-edge train`: load data, split, train, evaluate, and write a run folder atomically."""
 
+import contextlib
 import sys
 import time
 import warnings
@@ -24,6 +25,8 @@ DEFAULTS = {
 # Measured on the previous release's default model (seed 222): 200 calibration images gave
 # 99.0% int8/float agreement on 487 real galaxies, 1,000 gave 99.2%.
 CALIBRATION_SAMPLES = 1000
+# With --stream the validation images are held in memory (metrics, export's parity check): at most this many.
+STREAM_VALIDATION_MAX = 5000
 
 
 @dataclass
@@ -48,6 +51,10 @@ class TrainOptions:
         label_smoothing: train towards s / 4 on each wrong class instead of 0 (Keras' rule). On
             the synthetic sky the model is sure of itself; on real galaxies less so. Smoothing keeps
             its logits in a narrower range, and int8 spends its 256 output levels on that range.
+        distribute: None (one device), "mirrored" or "multi-worker" (see `galaxy_edge.train.distribute`);
+            `batch_size` is then per replica, and the global batch and learning rate scale with the replicas.
+        stream: read an image folder from disk as training goes (tf.data), instead of loading it into
+            memory first; only the validation split (at most STREAM_VALIDATION_MAX images) is loaded.
     """
 
     data: str = None
@@ -63,6 +70,8 @@ class TrainOptions:
     schedule: str = None
     init: str = None
     label_smoothing: float = None
+    distribute: str = None
+    stream: bool = False
 
     def resolved(self):
         """A copy with every None replaced by its default."""
@@ -103,62 +112,116 @@ def train(options, out, overwrite=False, log=print):
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise GalaxyEdgeError(f"{out}: already exists; choose another --out or pass --overwrite")
     out.parent.mkdir(parents=True, exist_ok=True)  # an unusable --out fails now, not after training
+    if opts.stream and not (opts.data and Path(opts.data).is_dir()):
+        raise GalaxyEdgeError(f"{opts.data or 'the synthetic sky'}: --stream reads an image folder (DIR/<class>/)")
+
+    # MultiWorkerMirroredStrategy must exist before any other TensorFlow work.
+    strategy, plan = None, None
+    if opts.distribute:
+        from galaxy_edge.train import distribute
+
+        strategy = distribute.make_strategy(opts.distribute)
+        plan = distribute.describe(strategy, opts.distribute, opts.batch_size, opts.learning_rate)
+        log(
+            f"Distributed: {plan['strategy']}, {plan['replicas']} replica(s) on {plan['workers']} worker(s); "
+            f"global batch {plan['global_batch_size']} = {opts.batch_size} per replica x {plan['replicas']}; "
+            f"learning rate {plan['learning_rate']:g} = {opts.learning_rate:g} x {plan['replicas']} (linear scaling)"
+        )
+    scope = strategy.scope if strategy else contextlib.nullcontext
+    global_batch = plan["global_batch_size"] if plan else opts.batch_size
+    base_rate = plan["learning_rate"] if plan else opts.learning_rate
 
     # The model comes before the data, so that a bad --init fails before minutes of drawing or reading.
     keras.utils.set_random_seed(opts.seed)
-    if opts.init:
-        from galaxy_edge.default_model import resolve_run
+    with scope():
+        if opts.init:
+            from galaxy_edge.default_model import resolve_run
 
-        model, init_meta = load_run_model(resolve_run(opts.init))
-        if init_meta["class_names"] != list(CLASS_NAMES):
-            raise GalaxyEdgeError(f"{opts.init}: model classes {init_meta['class_names']} differ from {list(CLASS_NAMES)}")
-        arch = init_meta["arch"]
-        log(f"Fine-tuning {arch} model from {opts.init}")
+            model, init_meta = load_run_model(resolve_run(opts.init))
+            if init_meta["class_names"] != list(CLASS_NAMES):
+                raise GalaxyEdgeError(
+                    f"{opts.init}: model classes {init_meta['class_names']} differ from {list(CLASS_NAMES)}"
+                )
+            arch = init_meta["arch"]
+            log(f"Fine-tuning {arch} model from {opts.init}")
+        else:
+            arch = opts.arch
+            model = build_model(arch, seed=opts.seed)
+
+    if opts.stream:
+        source, x_train, x_val, y_train, y_val = _stream_split(opts, log)
     else:
-        arch = opts.arch
-        model = build_model(arch, seed=opts.seed)
+        dataset = _load(opts, log)
+        source = dataset.source
+        x_train, x_val, y_train, y_val = split(dataset, opts.val_fraction, opts.seed)
+    log(f"Data: {source}: {len(y_train)} training and {len(y_val)} validation images"
+        + (" (training images streamed from disk)" if opts.stream else ""))
 
-    dataset = _load(opts, log)
-    x_train, x_val, y_train, y_val = split(dataset, opts.val_fraction, opts.seed)
-    log(f"Data: {dataset.source}: {len(x_train)} training and {len(x_val)} validation images")
-
-    learning_rate = opts.learning_rate
+    learning_rate = base_rate
     if opts.schedule == "cosine":
-        steps = opts.epochs * int(np.ceil(len(x_train) / opts.batch_size))
-        learning_rate = keras.optimizers.schedules.CosineDecay(opts.learning_rate, decay_steps=steps, alpha=0.05)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=opts.label_smoothing),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
-    )
+        steps = opts.epochs * (len(y_train) // global_batch if strategy else int(np.ceil(len(y_train) / global_batch)))
+        learning_rate = keras.optimizers.schedules.CosineDecay(base_rate, decay_steps=max(1, steps), alpha=0.05)
+    with scope():
+        optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+        if strategy:
+            optimizer.build(model.trainable_variables)
+            loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=opts.label_smoothing, reduction=None)
+        else:
+            model.compile(
+                optimizer=optimizer,
+                loss=keras.losses.CategoricalCrossentropy(label_smoothing=opts.label_smoothing),
+                metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
+            )
     n_params, macs = model.count_params(), count_macs(model)
     log(f"Model: {arch}, {n_params:,} parameters, {macs / 1e6:.1f} M multiply-adds per image")
+    predict = _predictor(model, strategy)
 
     before = None
     if opts.init:
-        before = classification_report(y_val, model.predict(x_val, verbose=0), CLASS_NAMES)
+        before = classification_report(y_val, predict(x_val), CLASS_NAMES)
         log(f"Before fine-tuning: validation accuracy {before['accuracy']:.3f}, AUC {_fmt(before['auc'])}")
 
-    train_ds = _tf_dataset(x_train, y_train, opts.batch_size, opts.seed, training=True, augment=opts.augment)
-    val_ds = _tf_dataset(x_val, y_val, 64, opts.seed, training=False)
     started = time.monotonic()
-    # Keras warns that it cannot shuffle a tf.data pipeline; ours shuffles itself.
-    warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
-    history = model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=opts.epochs,
-        verbose=1 if sys.stdout.isatty() else 2,
-    )
+    if strategy:
+        def make_dataset(context):
+            return _tf_dataset(x_train, y_train, context.get_per_replica_batch_size(global_batch), opts.seed,
+                               training=True, augment=opts.augment, shard=context)
+
+        def validate():
+            p = predict(x_val)
+            val = classification_report(y_val, p, CLASS_NAMES)
+            loss = keras.losses.CategoricalCrossentropy(label_smoothing=opts.label_smoothing)
+            return {"val_loss": float(loss(np.eye(len(CLASS_NAMES))[y_val], p)), "val_accuracy": val["accuracy"],
+                    "val_auc": val["auc"] if val["auc"] is not None else float("nan")}
+
+        hist = distribute.fit(strategy, model, optimizer, loss_fn, make_dataset, len(y_train), opts.epochs,
+                              global_batch, validate, log)
+    else:
+        train_ds = _tf_dataset(x_train, y_train, opts.batch_size, opts.seed, training=True, augment=opts.augment,
+                               repeat=opts.stream)
+        val_ds = _tf_dataset(x_val, y_val, 64, opts.seed, training=False)
+        # Keras warns that it cannot shuffle a tf.data pipeline; ours shuffles itself.
+        warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
+        history = model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=opts.epochs,
+            # A stream that skips unreadable files has no known length: it repeats, and an epoch is counted.
+            steps_per_epoch=int(np.ceil(len(y_train) / opts.batch_size)) if opts.stream else None,
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+        hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     train_seconds = time.monotonic() - started
 
-    trained = classification_report(y_val, model.predict(x_val, verbose=0), CLASS_NAMES)
+    trained = classification_report(y_val, predict(x_val), CLASS_NAMES)
     snap_conv_weights(model)
-    probabilities = model.predict(x_val, verbose=0)
+    probabilities = predict(x_val)
     report = classification_report(y_val, probabilities, CLASS_NAMES)
     log(f"Conv weights rounded onto the int8 grid: validation accuracy {trained['accuracy']:.3f} -> {report['accuracy']:.3f}")
-    report.update(train_seconds=round(train_seconds, 1), n_train=int(len(x_train)), n_val=int(len(x_val)),
+    report.update(train_seconds=round(train_seconds, 1), n_train=int(len(y_train)), n_val=int(len(y_val)),
                   accuracy_before_int8_grid=trained["accuracy"])
+    if plan:
+        report["distribute"] = plan
     if before is not None:
         report["before_fine_tuning"] = before
     log(f"Validation: accuracy {report['accuracy']:.3f}, AUC {_fmt(report['auc'])} ({train_seconds:.0f} s training)")
@@ -167,13 +230,16 @@ def train(options, out, overwrite=False, log=print):
     meta.update(
         parameters=n_params,
         multiply_adds=macs,
-        data=dataset.source,
+        data=source,
         training={k: v for k, v in asdict(opts).items() if k != "data"},
     )
     meta["versions"].update(tensorflow=tf.__version__, keras=keras.__version__)
-    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-
     calibration = stratified_sample(y_train, CALIBRATION_SAMPLES, opts.seed)
+    x_calibration = _load_paths(x_train, calibration) if opts.stream else x_train[calibration]
+    if plan and not distribute.is_chief(plan):
+        # Every worker trained the same weights; the chief (worker 0) alone writes the run folder.
+        log(f"Worker {plan['task_index']}: done; worker 0 writes the run to {out}")
+        return out, report
     try:
         with atomic.staged_dir(out, overwrite=overwrite) as tmp:
             model.save(tmp / "model.keras")
@@ -187,7 +253,7 @@ def train(options, out, overwrite=False, log=print):
             )
             # The export step calibrates and checks parity on exactly these images.
             save_npz(tmp / "validation.npz", x_val, y_val)
-            save_npz(tmp / "calibration.npz", x_train[calibration], y_train[calibration])
+            save_npz(tmp / "calibration.npz", x_calibration, y_train[calibration])
     except FileExistsError:
         raise GalaxyEdgeError(f"{out}: already exists; choose another --out or pass --overwrite") from None
     return out, report
@@ -267,20 +333,74 @@ def _load(opts, log):
     return dataset
 
 
-def _tf_dataset(images, labels, batch_size, seed, training, augment=False):
+def _stream_split(opts, log):
+    """Split an image folder by file; only the validation images are read now, the rest as training goes."""
+    from galaxy_edge.data.folders import list_image_folder
+
+    paths, labels = list_image_folder(opts.data)
+    n_val = min(int(np.ceil(len(labels) * opts.val_fraction)), STREAM_VALIDATION_MAX)
+    files = Dataset(np.asarray(paths), labels, source=str(opts.data))
+    p_train, p_val, y_train, y_val = split(files, n_val / len(labels), opts.seed)
+    log(f"Reading {len(p_val)} validation images into memory ...")
+    return files.source, p_train, _load_paths(p_val), y_train, y_val
+
+
+def _load_paths(paths, index=None):
+    from galaxy_edge.preprocess import load_image
+
+    chosen = paths if index is None else paths[index]
+    return np.stack([load_image(p) for p in chosen])
+
+
+def _predictor(model, strategy):
+    if strategy is None:
+        return lambda images: model.predict(images, verbose=0)
+    from galaxy_edge.train.distribute import predict
+
+    return lambda images: predict(model, images)
+
+
+def _tf_dataset(images, labels, batch_size, seed, training, augment=False, shard=None, repeat=False):
+    """The tf.data pipeline for training or validation.
+
+    Args:
+        images: (N, H, W, 3) uint8 in memory, or an array of image file names, read and preprocessed
+            (`galaxy_edge.preprocess.load_image`) as the pipeline streams; unreadable files are skipped.
+        shard: a `tf.distribute.InputContext`: repeat forever and keep only this input pipeline's
+            share, before any file is read. Every pipeline shuffles with the same seed, so the shares
+            are disjoint.
+        repeat: repeat forever (the caller counts the steps of an epoch).
+    """
     import tensorflow as tf
 
     from galaxy_edge.train.augment import augment_batch
 
+    images = np.asarray(images)
     onehot = np.eye(len(CLASS_NAMES), dtype=np.float32)[labels]
     ds = tf.data.Dataset.from_tensor_slices((images, onehot))
     if training:
-        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    if shard is not None or repeat:
+        ds = ds.repeat()
+    if shard is not None:
+        ds = ds.shard(shard.num_input_pipelines, shard.input_pipeline_id)
+    if images.dtype.kind in "US":
+        ds = ds.map(_read_image, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
     ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
     if training and augment:
-        stream = tf.random.Generator.from_seed(seed)
+        stream = tf.random.Generator.from_seed(seed + (shard.input_pipeline_id if shard else 0))
         ds = ds.map(lambda x, y: (augment_batch(x, stream), y))
     return ds.prefetch(2)
+
+
+def _read_image(path, label):
+    import tensorflow as tf
+
+    from galaxy_edge.preprocess import INPUT_SIZE, load_image
+
+    image = tf.numpy_function(lambda p: load_image(p.decode("utf-8")), [path], tf.uint8)
+    image.set_shape((INPUT_SIZE, INPUT_SIZE, 3))
+    return image, label
 
 
 def _fmt(x):

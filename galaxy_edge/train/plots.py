@@ -14,7 +14,8 @@ def training_curves_png(history):
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     epochs = range(1, len(history["loss"]) + 1)
     for ax, (key, title) in zip(axes, panels):
-        ax.plot(epochs, history[key], "o-", label="training")
+        if key in history:  # a distributed run measures AUC on validation only
+            ax.plot(epochs, history[key], "o-", label="training")
         if f"val_{key}" in history:
             ax.plot(epochs, history[f"val_{key}"], "s-", label="validation")
         ax.set_title(title)
