@@ -8,6 +8,7 @@ Bands are always ordered bluest first (g, r, i; plane 1, 2, 3 of a cube): the re
 in a colour image, as in SDSS and Legacy Survey colour images.
 """
 
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -16,6 +17,11 @@ import numpy as np
 from galaxy_edge.errors import ImageError
 from galaxy_edge.preprocess import MAX_IMAGE_PIXELS
 
+
+# `warnings.catch_warnings` swaps process-wide state: two decoder threads (`classify DIR`) reading
+# FITS at once would catch each other's warnings, or none, and a truncated file would then be read
+# as garbage ("buffer is too small") instead of being named truncated. One read at a time.
+_WARNINGS_LOCK = threading.Lock()
 
 # The first four letters of the CTYPEn of celestial axes (FITS WCS paper II).
 _CELESTIAL_CTYPES = ("RA--", "DEC-", "GLON", "GLAT", "ELON", "ELAT", "HLON", "HLAT", "SLON", "SLAT")
@@ -61,34 +67,8 @@ def read_image(path, max_pixels=MAX_IMAGE_PIXELS):
     except OSError as e:
         raise ImageError(path, describe_os_error(e)) from None
     try:
-        # BSCALE/BZERO are applied here, in float32: astropy would scale 32-bit integers to float64.
-        # astropy only warns about a truncated file; the warnings are kept and become the error.
-        with warnings.catch_warnings(record=True) as said:
-            warnings.simplefilter("always")
-            hdul = fits.open(path, memmap=True, lazy_load_hdus=True, do_not_scale_image_data=True)
-        with hdul, warnings.catch_warnings(record=True) as more:
-            warnings.simplefilter("always")
-            hdu = _first_image_hdu(hdul, path)
-            header = hdu.header
-            shape = _declared_shape(header, path, max_pixels)
-            truncated = [str(w.message) for w in said + more if "truncated" in str(w.message)]
-            if truncated:
-                raise ImageError(path, f"truncated FITS file ({truncated[0]})")
-            raw = hdu.data
-            if raw is None:
-                raise ImageError(path, "the image HDU holds no data")
-            raw = raw.reshape(shape)
-            # A copy in native byte order: sep and the renderer need it, whatever the file holds.
-            data = raw.astype(np.float32)
-            scale, zero = float(header.get("BSCALE", 1.0)), float(header.get("BZERO", 0.0))
-            if scale != 1.0:
-                data *= np.float32(scale)
-            if zero != 0.0:
-                data += np.float32(zero)
-            blank = header.get("BLANK")
-            if blank is not None and np.issubdtype(raw.dtype, np.integer):
-                data[raw == blank] = np.nan
-            header = header.copy()
+        with _WARNINGS_LOCK:
+            data, header = _read_first_image(fits, path, max_pixels)
     except ImageError:
         raise
     except FileNotFoundError:
@@ -104,6 +84,39 @@ def read_image(path, max_pixels=MAX_IMAGE_PIXELS):
         raise ImageError(path, "no valid pixels (all NaN, inf or BLANK)")
     if bad.any():
         data[bad] = np.nan
+    return data, header
+
+
+def _read_first_image(fits, path, max_pixels):
+    """(data, header) of the first image HDU; under _WARNINGS_LOCK (see there)."""
+    # BSCALE/BZERO are applied here, in float32: astropy would scale 32-bit integers to float64.
+    # astropy only warns about a truncated file; the warnings are kept and become the error.
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        hdul = fits.open(path, memmap=True, lazy_load_hdus=True, do_not_scale_image_data=True)
+    with hdul, warnings.catch_warnings(record=True) as more:
+        warnings.simplefilter("always")
+        hdu = _first_image_hdu(hdul, path)
+        header = hdu.header
+        shape = _declared_shape(header, path, max_pixels)
+        truncated = [str(w.message) for w in said + more if "truncated" in str(w.message)]
+        if truncated:
+            raise ImageError(path, f"truncated FITS file ({truncated[0]})")
+        raw = hdu.data
+        if raw is None:
+            raise ImageError(path, "the image HDU holds no data")
+        raw = raw.reshape(shape)
+        # A copy in native byte order: sep and the renderer need it, whatever the file holds.
+        data = raw.astype(np.float32)
+        scale, zero = float(header.get("BSCALE", 1.0)), float(header.get("BZERO", 0.0))
+        if scale != 1.0:
+            data *= np.float32(scale)
+        if zero != 0.0:
+            data += np.float32(zero)
+        blank = header.get("BLANK")
+        if blank is not None and np.issubdtype(raw.dtype, np.integer):
+            data[raw == blank] = np.nan
+        header = header.copy()
     return data, header
 
 
