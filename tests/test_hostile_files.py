@@ -549,7 +549,7 @@ def test_truncated_fits_read_in_parallel_threads_are_each_named_truncated(int8, 
     folder.mkdir()
     for i in range(40):
         (folder / f"t{i:02d}.fits").write_bytes(data[: len(data) - 2880 * (1 + i % 5)])
-    result = galaxy_edge("classify", "--json", "--workers", "4", "--model", int8, folder)
+    result = galaxy_edge("classify", "--json", "--decode-threads", "4", "--model", int8, folder)
     assert result.returncode == 3
     errors = [r["error"] for r in json_lines(result.stdout)]
     assert len(errors) == 40 and all(e.startswith("truncated FITS file (") for e in errors), set(errors)
