@@ -187,7 +187,7 @@ def bad_fits(folder, good):
     return {
         "table.fits": "no image in this FITS file (its HDUs: PRIMARY (no data), BINTABLE)",
         "notes.fits": "not a readable FITS file (",
-        "half.fits": "truncated FITS file (File may have been truncated: actual file length (",
+        "half.fits": "truncated FITS file (",
         "huge.fits": "the header declares a 200000 x 200000 image (40,000,000,000 pixels), over the 64,000,000-pixel limit; not read",
         "nan.fits": "no valid pixels (all NaN, inf or BLANK)",
     }

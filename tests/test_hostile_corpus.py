@@ -20,7 +20,7 @@ from PIL import Image
 
 pytestmark = pytest.mark.device
 
-GOOD = ("normal/good.png", "ringed/good.jpg", "merger/good.tif", "irregular/good16.png")
+GOOD = ("normal/good.png", "ringed/good.jpg", "merger/good.tif", "irregular/good16.png", "merger/good.fits")
 
 
 def _png_claiming(side):
@@ -81,6 +81,20 @@ def build_corpus(root):
         im.save(images / "ringed" / f"mode_{mode}.tif")
     Image.new("RGB", (1, 1)).save(images / "merger" / "one_pixel.png")
     Image.new("L", (4000, 3)).save(images / "merger" / "thin_strip.png")
+    # FITS frames: a good one, and the ways one can be bad.
+    from astropy.io import fits
+
+    flux = rng.normal(100, 5, (120, 110)).astype(np.float32)
+    fits.PrimaryHDU(flux).writeto(images / "merger" / "good.fits")
+    whole = (images / "merger" / "good.fits").read_bytes()
+    (images / "merger" / "header_only.fits").write_bytes(whole[:2880])
+    (images / "merger" / "truncated.fits").write_bytes(whole[: len(whole) - 3000])
+    huge = fits.Header({"SIMPLE": True, "BITPIX": -32, "NAXIS": 2, "NAXIS1": 100000, "NAXIS2": 100000})
+    (images / "merger" / "declares_10g_pixels.fits").write_bytes(huge.tostring().encode("ascii"))
+    (images / "merger" / "notes.fits").write_text("SIMPLE? no: observing notes\n")
+    fits.BinTableHDU.from_columns([fits.Column(name="x", format="E", array=np.zeros(3))]).writeto(
+        images / "merger" / "table_only.fits")
+    os.mkfifo(images / "merger" / "pipe.fits")
     # Special files and links.
     os.mkfifo(images / "irregular" / "pipe.png")
     sock = socket.socket(socket.AF_UNIX)
@@ -151,8 +165,10 @@ def test_every_device_command_survives_the_corpus(device_models, corpus, tmp_pat
     records = {Path(r["path"]).relative_to(images).as_posix(): r for r in map(json.loads, result.stdout.splitlines())}
     for good in GOOD + ("irregular/link_to_good.png",):
         assert "label" in records[good], records[good]
-    for name in ("pipe.png", "socket.jpg", "loop.png", "dangling.png"):
-        assert "error" in records[f"irregular/{name}"]
+    for name in ("irregular/pipe.png", "irregular/socket.jpg", "irregular/loop.png", "irregular/dangling.png",
+                 "merger/header_only.fits", "merger/truncated.fits", "merger/declares_10g_pixels.fits",
+                 "merger/notes.fits", "merger/table_only.fits", "merger/pipe.fits"):
+        assert "error" in records[name], records[name]
     assert "irregular/folder.jpg" not in records
     for record in records.values():
         assert ("label" in record) != ("error" in record)

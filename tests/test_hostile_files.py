@@ -535,3 +535,21 @@ def test_evaluate_under_a_memory_limit_is_one_line(int8, tmp_path, address_space
     result = galaxy_edge("evaluate", "--model", int8, "--data", path, preexec_fn=limited(1200))
     assert result.returncode == 1
     assert one_error_line(result.stderr) == f"Error: {path}: 12 images of 6000x6000 do not fit in the memory available"
+
+
+def test_truncated_fits_read_in_parallel_threads_are_each_named_truncated(int8, tmp_path):
+    # astropy only warns about a truncated FITS file, and catching warnings is process-wide state:
+    # decoder threads reading FITS at once must not catch each other's warnings (or none).
+    from astropy.io import fits
+
+    good = tmp_path / "good.fits"
+    fits.PrimaryHDU(np.random.default_rng(0).normal(100, 5, (300, 300)).astype(np.float32)).writeto(good)
+    data = good.read_bytes()
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"t{i:02d}.fits").write_bytes(data[: len(data) - 2880 * (1 + i % 5)])
+    result = galaxy_edge("classify", "--json", "--workers", "4", "--model", int8, folder)
+    assert result.returncode == 3
+    errors = [r["error"] for r in json_lines(result.stdout)]
+    assert len(errors) == 40 and all(e.startswith("truncated FITS file (") for e in errors), set(errors)

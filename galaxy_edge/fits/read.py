@@ -17,6 +17,10 @@ from galaxy_edge.errors import ImageError
 from galaxy_edge.preprocess import MAX_IMAGE_PIXELS
 
 
+# A truncated file is our error (`_check_complete`), not astropy's warning as well. Filtered once
+# here: `warnings.catch_warnings` is not thread-safe, and `classify` decodes in threads.
+warnings.filterwarnings("ignore", message="File may have been truncated")
+
 # The first four letters of the CTYPEn of celestial axes (FITS WCS paper II).
 _CELESTIAL_CTYPES = ("RA--", "DEC-", "GLON", "GLAT", "ELON", "ELAT", "HLON", "HLAT", "SLON", "SLAT")
 
@@ -62,18 +66,11 @@ def read_image(path, max_pixels=MAX_IMAGE_PIXELS):
         raise ImageError(path, describe_os_error(e)) from None
     try:
         # BSCALE/BZERO are applied here, in float32: astropy would scale 32-bit integers to float64.
-        # astropy only warns about a truncated file; the warnings are kept and become the error.
-        with warnings.catch_warnings(record=True) as said:
-            warnings.simplefilter("always")
-            hdul = fits.open(path, memmap=True, lazy_load_hdus=True, do_not_scale_image_data=True)
-        with hdul, warnings.catch_warnings(record=True) as more:
-            warnings.simplefilter("always")
+        with fits.open(path, memmap=True, lazy_load_hdus=True, do_not_scale_image_data=True) as hdul:
             hdu = _first_image_hdu(hdul, path)
             header = hdu.header
             shape = _declared_shape(header, path, max_pixels)
-            truncated = [str(w.message) for w in said + more if "truncated" in str(w.message)]
-            if truncated:
-                raise ImageError(path, f"truncated FITS file ({truncated[0]})")
+            _check_complete(hdu, path)
             raw = hdu.data
             if raw is None:
                 raise ImageError(path, "the image HDU holds no data")
@@ -98,6 +95,8 @@ def read_image(path, max_pixels=MAX_IMAGE_PIXELS):
     except MemoryError:
         raise ImageError(path, "the image is too large to read in the memory available") from None
     except Exception as e:  # noqa: BLE001 - astropy raises OSError, ValueError, TypeError, EOFError... on bad files
+        if "buffer is too small" in str(e):
+            raise ImageError(path, "truncated FITS file (its data ends before the image its header declares)") from None
         raise ImageError(path, f"not a readable FITS file ({_reason(e)})") from None
     bad = ~np.isfinite(data)
     if bad.all():
@@ -176,6 +175,17 @@ def _first_image_hdu(hdul, path):
         kind = str(hdu.header.get("XTENSION", "PRIMARY")).strip()
         kinds.append(kind + (" (no data)" if naxis == 0 else " (1-D)" if kind in ("PRIMARY", "IMAGE") else ""))
     raise ImageError(path, f"no image in this FITS file (its HDUs: {', '.join(kinds) or 'none'})")
+
+
+def _check_complete(hdu, path):
+    """Refuse an image whose data the file cuts short, before reading it (astropy only warns)."""
+    info = hdu.fileinfo()
+    if getattr(info.get("file"), "compression", None):
+        return  # gzip or bzip2: the size is known only once decompressed; a short file fails on reading
+    size = getattr(info.get("file"), "size", None)
+    end = info.get("datLoc", 0) + info.get("datSpan", 0)
+    if size is not None and end > size:
+        raise ImageError(path, f"truncated FITS file ({size:,} bytes; its header declares {end:,})")
 
 
 def _declared_shape(header, path, max_pixels):

@@ -47,16 +47,16 @@ def sky_and_noise(band, sigma=RENDERING["sigma_clip"]):
     Returns:
         (sky, noise) as floats.
     """
-    import warnings
-
     from astropy.stats import sigma_clipped_stats
 
     flat = band.ravel()
     if flat.size > _STATS_SAMPLE:
         flat = flat[:: flat.size // _STATS_SAMPLE + 1]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # NaN is "no data" here, not news; an all-NaN sample is handled below
-        _, median, std = sigma_clipped_stats(flat, sigma=sigma, maxiters=5)
+    # NaN is "no data": left out here rather than warned about by astropy.
+    flat = flat[np.isfinite(flat)]
+    if flat.size == 0:
+        return 0.0, 0.0
+    _, median, std = sigma_clipped_stats(flat, sigma=sigma, maxiters=5)
     if not np.isfinite(median):
         return 0.0, 0.0
     return float(median), float(std) if np.isfinite(std) else 0.0
