@@ -61,10 +61,10 @@ x = np.asarray(im, dtype=np.uint8)[np.newaxis]
 interpreter = tf.lite.Interpreter(model_path=model)
 interpreter.allocate_tensors()
 inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-if inp["dtype"] == np.int8:
+if inp["dtype"] == np.int8:  # int8-input exports of earlier releases
     x = (x.astype(np.int16) - 128).astype(np.int8)
-else:
-    x = x.astype(np.float32)
+elif inp["dtype"] == np.float32:
+    x = x.astype(np.float32)  # a uint8-input model takes the pixels as they are
 interpreter.set_tensor(inp["index"], x)
 interpreter.invoke()
 raw = interpreter.get_tensor(out["index"])[0].astype(np.float32)
