@@ -178,6 +178,9 @@ def test_ctrl_c_and_sigterm_stop_classify_at_once(int8, galaxy_png, tmp_path, si
     proc = subprocess.Popen(
         [sys.executable, "-m", "galaxy_edge", "classify", "--json", "--decode-threads", "2", "--model", str(int8), str(folder)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        # A shell that starts the suite in the background ignores SIGINT for it, and the child
+        # inherits that: give it back the default, as a terminal's foreground job has.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stdout.readline().startswith("{")  # the first result is out: both decoders are at work
