@@ -128,6 +128,9 @@ def test_an_existing_results_file_is_refused_without_resume(int8, folder, tmp_pa
     [
         (".jsonl", b'{"night": 3}\n', "line 1 is not a result"),
         (".csv", b"ra,dec\n1,2\n", "its header is not path,label,score,"),
+        # No final newline: what looks like a torn line must stay, since the file is not ours.
+        (".jsonl", b'{"night": 3}\n{"night": 4}', "line 1 is not a result"),
+        (".csv", b"ra,dec\n1,2", "its header is not path,label,score,"),
         (".parquet", b"PAR1 not really", "not a complete Parquet file"),
     ],
 )

@@ -3,7 +3,6 @@
 A relative path is taken relative to the catalogue's folder, so a catalogue travels with its images.
 """
 
-import csv
 import os
 
 from galaxy_edge.errors import DataError
@@ -30,6 +29,8 @@ def catalogue_paths(path):
 
 
 def _csv_paths(path):
+    import csv  # only for a catalogue: classifying image files never needs it
+
     try:
         with open(path, newline="", encoding="utf-8") as f:
             rows = csv.DictReader(f)

@@ -13,16 +13,13 @@ old rows into the new file first. Only pyarrow knows Parquet, and it is imported
 """
 
 import contextlib
-import csv
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from galaxy_edge.errors import DataError
 
-FORMATS = ("table", "jsonl", "csv", "parquet")
 SUFFIX_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 # Parquet rows buffered before a row group is written: a few hundred kB whatever the run's size.
 PARQUET_ROW_GROUP = 4096
@@ -98,6 +95,8 @@ class CsvWriter:
     """Flat rows (`flat_columns`) to a results file; the header starts a new file."""
 
     def __init__(self, results, class_names, new):
+        import csv  # here, not at start-up: a JPEG classify to the terminal never needs it
+
         self.results, self.class_names = results, class_names
         self.buffer = io.StringIO()
         self.csv = csv.writer(self.buffer, lineterminator="")
@@ -145,6 +144,8 @@ class ParquetWriter:
     """Flat rows to a Parquet file, in row groups, through a hidden file renamed into place on close."""
 
     def __init__(self, path, class_names, resume_from=None):
+        import tempfile
+
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -232,22 +233,28 @@ def _not_ours(path, why):
 
 
 def _text_lines(path):
-    """The file's complete lines; a torn last line (a write cut short by a kill) is cut off the file."""
+    """The file's complete lines, and where a torn last line (a write cut short by a kill) starts, or None."""
     data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        keep = data.rfind(b"\n") + 1
-        with open(path, "r+b") as f:
-            f.truncate(keep)
-        data = data[:keep]
+    torn = data.rfind(b"\n") + 1 if data and not data.endswith(b"\n") else None
     try:
-        return data.decode("utf-8").splitlines()
+        return data[:torn].decode("utf-8").splitlines(), torn
     except UnicodeDecodeError:
         raise _not_ours(path, "not UTF-8 text") from None
 
 
+def _cut_torn_line(path, torn):
+    # Only once the file is known to be ours: a file that is refused is left exactly as it was.
+    if torn is not None:
+        with open(path, "r+b") as f:
+            f.truncate(torn)
+            f.flush()
+            os.fsync(f.fileno())
+
+
 def _jsonl_done(path, class_names):
     done = set()
-    for number, line in enumerate(_text_lines(path), 1):
+    lines, torn = _text_lines(path)
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
@@ -260,16 +267,21 @@ def _jsonl_done(path, class_names):
         if "probabilities" in rec and list(rec["probabilities"]) != list(class_names):
             raise _not_ours(path, f"line {number} has classes {list(rec['probabilities'])}, the model {list(class_names)}")
         done.add(rec["path"])
+    _cut_torn_line(path, torn)
     return done
 
 
 def _csv_done(path, class_names):
-    lines = _text_lines(path)
+    import csv
+
+    lines, torn = _text_lines(path)
     rows = csv.reader(io.StringIO("\n".join(lines)))
     header = next(rows, None)
     if header != flat_columns(class_names):
         raise _not_ours(path, f"its header is not {','.join(flat_columns(class_names))}")
-    return {row[0] for row in rows if row}
+    done = {row[0] for row in rows if row}
+    _cut_torn_line(path, torn)
+    return done
 
 
 def _parquet_done(path, class_names):
