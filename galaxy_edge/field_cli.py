@@ -9,8 +9,9 @@ from pathlib import Path
 
 import click
 
-from galaxy_edge.device_cli import EXIT_SOME_FAILED, MODEL_OPTION, THREADS_OPTION
+from galaxy_edge.device_cli import EXIT_SOME_FAILED, MODEL_OPTION, THREADS_OPTION, _classifier
 from galaxy_edge.fits.options import DetectOptions, FieldOptions
+from galaxy_edge.output import echo
 
 _DETECT, _FIELD = DetectOptions(), FieldOptions()
 
@@ -81,7 +82,6 @@ def field(frames, model, out, bands, planes, preview, threshold, min_area, min_s
     from galaxy_edge.errors import DataError
     from galaxy_edge.fits.catalogue import catalogue_format, write_catalogue
     from galaxy_edge.fits.field import COLUMNS
-    from galaxy_edge.runtime.classifier import Classifier
 
     units = [str(f) for f in frames] + [[b.strip() for b in spec.split(",")] for spec in bands]
     if not units:
@@ -95,7 +95,8 @@ def field(frames, model, out, bands, planes, preview, threshold, min_area, min_s
     for path in [out] + ([preview] if preview else []):
         if path.exists() and not overwrite:
             raise DataError(f"{path}: already exists; choose another name or pass --overwrite")
-    clf = Classifier(model, num_threads=num_threads)
+    # As every device command opens its model: .tflite or .onnx, and a lost sidecar's warning said.
+    clf = _classifier(model, num_threads)
     options = FieldOptions(
         detect=DetectOptions(threshold=threshold, min_area=min_area, min_snr=min_snr, galaxy_size=galaxy_size,
                              psf_r50=psf_r50, saturation=saturation),
@@ -103,7 +104,7 @@ def field(frames, model, out, bands, planes, preview, threshold, min_area, min_s
         planes=planes,
     )
     columns = list(COLUMNS) + [f"p_{name}" for name in clf.class_names]
-    click.echo(f"{'frame':<24} {'id':>5} {'x':>8} {'y':>8} {'ra':>11} {'dec':>11}  {'label':<10} {'score':>5}  flags")
+    echo(f"{'frame':<24} {'id':>5} {'x':>8} {'y':>8} {'ra':>11} {'dec':>11}  {'label':<10} {'score':>5}  flags")
     jobs = [(unit, _preview_path(preview, unit, len(units))) for unit in units]
     if workers or scheduler:
         results = _cluster_frames(model, options, num_threads, workers, scheduler, jobs)
@@ -137,7 +138,7 @@ def _collect(results, count):
             ra = "" if row["ra"] is None else f"{row['ra']:.6f}"
             dec = "" if row["dec"] is None else f"{row['dec']:.6f}"
             flag_text = ",".join(n for bit, n in FLAG_NAMES.items() if row["flags"] & bit)
-            click.echo(f"{_short(name):<24} {row['id']:>5} {row['x']:>8.1f} {row['y']:>8.1f} {ra:>11} {dec:>11}  "
+            echo(f"{_short(name):<24} {row['id']:>5} {row['x']:>8.1f} {row['y']:>8.1f} {ra:>11} {dec:>11}  "
                        f"{row['label']:<10} {row['score']:5.3f}  {flag_text}".rstrip())
         rows.extend(result.rows)
         for note in result.warnings:
