@@ -13,7 +13,7 @@ from pathlib import Path
 
 from galaxy_edge import CLASS_NAMES, __version__
 from galaxy_edge.errors import ModelError
-from galaxy_edge.fits.render import RENDERING
+from galaxy_edge.fits.options import RENDERING
 from galaxy_edge.preprocess import INPUT_SIZE, PREPROCESSING
 
 FORMAT = "galaxy-edge-model"

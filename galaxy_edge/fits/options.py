@@ -3,6 +3,18 @@ so the command line can show the defaults without importing numpy, astropy or se
 
 from dataclasses import dataclass, field
 
+# The one rendering from flux to the model's input (fits/render.py): here, with no numpy, so that the
+# model metadata can name it without loading the renderer.
+RENDERING = {
+    "method": "sky-subtracted (3-sigma-clipped median), Lupton et al. 2004 asinh on the mean of the bands",
+    "q": 10.0,
+    "white_percentile": 99.7,
+    "white_level": 0.84,
+    "min_white_snr": 50.0,
+    "sky_level": 0.03,
+    "sigma_clip": 3.0,
+}
+
 
 @dataclass
 class DetectOptions:

@@ -23,15 +23,7 @@ the brightest 1 in 300 pixels at about 215 of 255, a sky of a few grey levels.
 
 import numpy as np
 
-RENDERING = {
-    "method": "sky-subtracted (3-sigma-clipped median), Lupton et al. 2004 asinh on the mean of the bands",
-    "q": 10.0,
-    "white_percentile": 99.7,
-    "white_level": 0.84,
-    "min_white_snr": 50.0,
-    "sky_level": 0.03,
-    "sigma_clip": 3.0,
-}
+from galaxy_edge.fits.options import RENDERING  # defined with the other defaults, with no numpy
 
 # Sky statistics of a large frame from at most this many pixels: as exact for a sky estimate, far cheaper.
 _STATS_SAMPLE = 1_000_000
