@@ -12,7 +12,7 @@ from galaxy_edge.errors import ModelError
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_RUN = MODELS_DIR / "default_run"
-# The name `--model` and `--init` take for the shipped model.
+# The name `train --init` takes for the shipped model (device commands use it when `--model` is left out).
 DEFAULT_NAME = "default"
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from galaxy_edge.errors import ImageError
 from galaxy_edge.image_files import find_images
 from galaxy_edge.preprocess import load_image
+from galaxy_edge.regular_files import describe_os_error
 from galaxy_edge.runtime.catalogue import catalogue_paths, is_catalogue
 
 
@@ -88,7 +89,7 @@ def _broken_link_reason(path):
         os.stat(path)
     except OSError as e:
         if e.errno == errno.ELOOP:
-            return "is a symbolic link loop (it points, in the end, back to itself)"
+            return describe_os_error(e)
     return f"is a symbolic link to {os.readlink(path)}, which does not exist"
 
 
