@@ -153,11 +153,15 @@ class ParquetWriter:
         self.schema = parquet_schema(class_names)
         fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
         os.close(fd)
-        self.writer = pq.ParquetWriter(self.tmp, self.schema)
         self.rows = []
-        if resume_from is not None:
-            for batch in pq.ParquetFile(resume_from).iter_batches(batch_size=PARQUET_ROW_GROUP):
-                self.writer.write_table(pa.Table.from_batches([batch]).cast(self.schema))
+        try:
+            self.writer = pq.ParquetWriter(self.tmp, self.schema)
+            if resume_from is not None:
+                for batch in pq.ParquetFile(resume_from).iter_batches(batch_size=PARQUET_ROW_GROUP):
+                    self.writer.write_table(pa.Table.from_batches([batch]).cast(self.schema))
+        except BaseException:
+            self._discard()
+            raise
 
     def write(self, rec):
         self.rows.append(flat_row(rec, self.class_names))
@@ -175,11 +179,20 @@ class ParquetWriter:
             self._flush()
             self.writer.close()
             os.chmod(self.tmp, 0o644)
+            # On disk before the rename, as atomic.write_bytes does: a crash then leaves the old file or the whole new one.
+            fd = os.open(self.tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(self.tmp, self.path)
         except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(self.tmp)
+            self._discard()
             raise
+
+    def _discard(self):
+        with contextlib.suppress(OSError):
+            os.unlink(self.tmp)
 
 
 def parquet_schema(class_names):
