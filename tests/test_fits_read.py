@@ -205,6 +205,42 @@ def test_bad_fits_files_are_one_clear_reason_each(tmp_path):
         read_image(header_only(tmp_path / "big.fits", 9000, 9000))
 
 
+def sparse_image(path, shape):
+    """A float32 FITS image of `shape` (numpy order) whose data are a hole in the file: no disk, no time."""
+    cards = [("SIMPLE", True), ("BITPIX", -32), ("NAXIS", len(shape))]
+    cards += [(f"NAXIS{i + 1}", n) for i, n in enumerate(reversed(shape))]
+    head = fits.Header(cards).tostring().encode("ascii")
+    data = int(np.prod(shape)) * 4
+    with open(path, "wb") as f:
+        f.write(head)
+        f.truncate(len(head) + -(-data // 2880) * 2880)
+    return path
+
+
+def test_a_fits_cutout_over_the_decode_budget_is_refused_from_its_header(tmp_path):
+    import tracemalloc
+
+    # 7000 x 7000 float32 is 187 MB: under the 64 M pixel limit of frames, over the 160 MB of a cutout.
+    big = sparse_image(tmp_path / "big.fits", (7000, 7000))
+    cube = sparse_image(tmp_path / "cube.fits", (3, 4200, 4200))
+    tracemalloc.start()
+    try:
+        for path, text in ((big, "7000 x 7000 image, 187 MB"), (cube, "4200 x 4200 x 3 image, 202 MB")):
+            with pytest.raises(ImageError) as caught:
+                load_image(path)
+            assert caught.value.reason == (
+                f"the header declares a {text} as float32, over the 160 MB "
+                "a FITS cutout may take; not read (`galaxy-edge field` reads whole frames up to 64,000,000 pixels)")
+        assert tracemalloc.get_traced_memory()[1] < 20 * 2**20  # nothing of the image was allocated
+    finally:
+        tracemalloc.stop()
+    # Three band files share the budget: each may take a third of it.
+    third = sparse_image(tmp_path / "r.fits", (4000, 4000))  # 61 MB: alone it is a cutout, as one of three it is not
+    assert load_image(third).shape == (128, 128, 3)
+    with pytest.raises(ImageError, match="over the 53 MB a FITS cutout may take"):
+        read_bands([third, third, third], max_bytes=160 * 2**20)
+
+
 def test_classify_goes_on_past_bad_fits_and_exits_3(device_models, tmp_path):
     good = write(tmp_path / "good.fits", galaxy((200, 200)))
     reasons = bad_fits(tmp_path, good)

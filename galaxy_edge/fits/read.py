@@ -40,12 +40,14 @@ class Bands:
     names: list
 
 
-def read_image(path, max_pixels=MAX_IMAGE_PIXELS):
+def read_image(path, max_pixels=MAX_IMAGE_PIXELS, max_bytes=None):
     """The first image in a FITS file, as float32 with NaN where there is no data.
 
     Args:
         path: a FITS file (.fits, .fit, .fts, optionally .gz or .bz2, or tile-compressed .fz).
         max_pixels: refuse an image the header says is larger, before reading any pixel.
+        max_bytes: refuse an image whose float32 pixels (every plane of a cube) would take more
+            memory than this, before reading any pixel; None: only `max_pixels` applies.
 
     Returns:
         (data, header): data (H, W) or (planes, H, W) float32; axes of length 1 beyond the
@@ -69,7 +71,7 @@ def read_image(path, max_pixels=MAX_IMAGE_PIXELS):
         with fits.open(path, memmap=True, lazy_load_hdus=True, do_not_scale_image_data=True) as hdul:
             hdu = _first_image_hdu(hdul, path)
             header = hdu.header
-            shape = _declared_shape(header, path, max_pixels)
+            shape = _declared_shape(header, path, max_pixels, max_bytes)
             _check_complete(hdu, path)
             raw = hdu.data
             if raw is None:
@@ -98,15 +100,15 @@ def read_image(path, max_pixels=MAX_IMAGE_PIXELS):
         if "buffer is too small" in str(e):
             raise ImageError(path, "truncated FITS file (its data ends before the image its header declares)") from None
         raise ImageError(path, f"not a readable FITS file ({_reason(e)})") from None
-    bad = ~np.isfinite(data)
-    if bad.all():
+    finite = np.isfinite(data)
+    if not finite.any():
         raise ImageError(path, "no valid pixels (all NaN, inf or BLANK)")
-    if bad.any():
-        data[bad] = np.nan
+    if not finite.all():
+        data[~finite] = np.nan
     return data, header
 
 
-def read_bands(paths, planes=None, max_pixels=MAX_IMAGE_PIXELS):
+def read_bands(paths, planes=None, max_pixels=MAX_IMAGE_PIXELS, max_bytes=None):
     """One, or three, bands on one grid: a 2-D image, a cube, or one single-band file per band.
 
     Args:
@@ -114,6 +116,8 @@ def read_bands(paths, planes=None, max_pixels=MAX_IMAGE_PIXELS):
         planes: for a cube, the 1-based plane numbers to use, bluest first (one or three);
             default: a cube of one or three planes is used as it is.
         max_pixels: per image, as for `read_image`.
+        max_bytes: the float32 pixels of all the files together may take at most this much memory
+            (each of three band files a third of it); None: no limit beyond `max_pixels`.
 
     Returns:
         Bands.
@@ -126,15 +130,16 @@ def read_bands(paths, planes=None, max_pixels=MAX_IMAGE_PIXELS):
     paths = [str(p) for p in paths]
     if len(paths) not in (1, 3):
         raise ImageError(", ".join(paths), f"give one FITS file or three (one per band), not {len(paths)}")
+    each = None if max_bytes is None else max_bytes // len(paths)
     if len(paths) == 1:
-        data, header = read_image(paths[0], max_pixels)
+        data, header = read_image(paths[0], max_pixels, each)
         if data.ndim == 2:
             return Bands(data[np.newaxis], header, [paths[0]])
         data, names = _choose_planes(data, paths[0], planes)
         return Bands(data, header, names)
     if planes is not None:
         raise ImageError(paths[0], "choose planes of a cube, or give three single-band files, not both")
-    images = [read_image(p, max_pixels) for p in paths]
+    images = [read_image(p, max_pixels, each) for p in paths]
     first, header = images[0]
     for path, (data, _) in zip(paths, images):
         if data.ndim != 2:
@@ -188,7 +193,7 @@ def _check_complete(hdu, path):
         raise ImageError(path, f"truncated FITS file ({size:,} bytes; its header declares {end:,})")
 
 
-def _declared_shape(header, path, max_pixels):
+def _declared_shape(header, path, max_pixels, max_bytes=None):
     """The image shape (numpy order) the header declares, refused when too large to read."""
     naxis = int(header.get("NAXIS", 0))
     axes = [int(header.get(f"NAXIS{i}", 0)) for i in range(naxis, 0, -1)]
@@ -199,6 +204,11 @@ def _declared_shape(header, path, max_pixels):
         raise ImageError(
             path, f"the header declares a {_shape_text(axes)} image ({pixels:,} pixels), over the "
             f"{max_pixels:,}-pixel limit; not read")
+    if max_bytes is not None and pixels * 4 > max_bytes:
+        raise ImageError(
+            path, f"the header declares a {_shape_text(axes)} image, {pixels * 4 / 2**20:,.0f} MB as float32, over "
+            f"the {max_bytes / 2**20:,.0f} MB a FITS cutout may take; not read (`galaxy-edge field` reads whole "
+            f"frames up to {max_pixels:,} pixels)")
     # Degenerate axes (NAXIS3 = 1, a radio Stokes axis) carry no pixels of their own.
     shape = [a for a in axes[:-2] if a > 1] + axes[-2:]
     if len(shape) > 3:

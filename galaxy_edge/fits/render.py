@@ -89,22 +89,32 @@ def render(bands, params=RENDERING, sky=None, noise=None):
     # Colour is kept by scaling every band by display / I; I near 0 (sky) takes the limit q / asinh(q) / white.
     ratio = np.where(x > 1e-6, display / np.maximum(lum, np.float32(1e-30)),
                      np.float32(params["white_level"] * params["q"] / np.arcsinh(params["q"]) / white))
-    rgb = np.maximum(flux[::-1] if n == 3 else np.broadcast_to(flux, (3,) + flux.shape[1:]), 0) * ratio
-    peak = rgb.max(axis=0)
-    over = peak > 1
-    if over.any():
-        rgb = np.where(over, rgb / np.maximum(peak, 1), rgb)
-    rgb = rgb * np.float32(1 - params["sky_level"]) + np.float32(params["sky_level"])
-    out = np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(np.moveaxis(out, 0, -1)[::-1])
+    # Bands reversed, so the reddest is red. One band (grey) is computed as one channel and repeated
+    # only at the end, and the steps work in place: `field` renders hundreds of cutouts a frame.
+    rgb = np.maximum(flux[::-1], 0) * ratio
+    # Where a channel would pass 1, all are scaled down together; dividing the others by 1 changes nothing.
+    rgb /= np.maximum(rgb.max(axis=0), np.float32(1))
+    rgb *= np.float32(1 - params["sky_level"])
+    rgb += np.float32(params["sky_level"])
+    rgb *= np.float32(255)
+    np.rint(rgb, out=rgb)
+    np.clip(rgb, 0, 255, out=rgb)
+    out = np.empty(rgb.shape[1:] + (3,), dtype=np.uint8)
+    # Rows flipped: FITS row 1 is the bottom of the picture.
+    out[...] = np.moveaxis(rgb, 0, -1)[::-1]
+    return out
 
 
 def load_fits_rgb(path):
     """A FITS cutout (2-D image or cube of 1 or 3 planes) as an (H, W, 3) uint8 image, rendered by `render`.
 
+    A cutout is held to the memory budget of every decoded image (`preprocess.MAX_DECODED_BYTES`):
+    one whose float32 pixels would take more is refused from its header.
+
     Raises:
-        ImageError: the file cannot be read as one or three bands of an image.
+        ImageError: the file cannot be read as one or three bands of an image, or is too large.
     """
     from galaxy_edge.fits.read import read_bands
+    from galaxy_edge.preprocess import MAX_DECODED_BYTES
 
-    return render(read_bands([path]).data)
+    return render(read_bands([path], max_bytes=MAX_DECODED_BYTES).data)
