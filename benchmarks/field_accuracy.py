@@ -188,6 +188,9 @@ def markdown(report):
         f"Model: `{report['model']}`. {report['machine']}, {report['date']}.",
         f"Rerun: `{report['command']}`",
         "",
+        f"Cutouts framed by {report['cutout_scale']:g} half-light radii; stars in them "
+        + ("replaced by sky noise (`field`'s default)." if report.get("mask_stars", True) else "kept (`--keep-stars`)."),
+        "",
         f"## {s['fields']} synthetic g,r,i fields (1024 x 1024, 24 galaxies and 120 stars each, PSF FWHM 3 px)",
         "",
         "| figure | measured | target |",
@@ -222,10 +225,11 @@ def main():
     parser.add_argument("--fields", type=int, default=10)
     parser.add_argument("--min-snr", type=float, default=50.0)
     parser.add_argument("--cutout-scale", type=float, default=FieldOptions().cutout_scale)
+    parser.add_argument("--keep-stars", action="store_true", help="As `field --keep-stars`: stars stay in the cutouts.")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "field_accuracy.json")
     args = parser.parse_args()
     clf = Classifier(args.model)
-    options = FieldOptions(detect=DetectOptions(), cutout_scale=args.cutout_scale)
+    options = FieldOptions(detect=DetectOptions(), cutout_scale=args.cutout_scale, mask_stars=not args.keep_stars)
     report = {
         "model": str(args.model),
         "date": time.strftime("%Y-%m-%d"),
@@ -233,6 +237,7 @@ def main():
         "command": "python benchmarks/field_accuracy.py " + " ".join(sys.argv[1:]),
         "detect_options": DetectOptions().__dict__,
         "cutout_scale": args.cutout_scale,
+        "mask_stars": options.mask_stars,
         "synthetic": synthetic(clf, args.fields, args.min_snr, options),
         "real": real(clf, options),
     }

@@ -39,6 +39,37 @@ MODEL_OPTION = click.option(
     help="A .tflite (or, with onnxruntime, .onnx) file from `galaxy-edge export`, with its .json metadata "
     "beside it. Default: the int8 model shipped with galaxy-edge.",
 )
+
+
+def _plane_numbers(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected plane numbers like 1,2,3, got {value!r}") from None
+
+
+def _band_names(ctx, param, value):
+    if value is None:
+        return None
+    from galaxy_edge.fits.band_files import parse_bands
+
+    try:
+        return parse_bands(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+PLANES_OPTION = click.option(
+    "--planes", callback=_plane_numbers, metavar="P1,P2,P3",
+    help="For FITS cubes: the planes (1-based, bluest first) to use, one or three. Default: all of a 1- or 3-plane cube.",
+)
+BANDS_OPTION = click.option(
+    "--bands", callback=_band_names, metavar="B1,B2,B3",
+    help="Single-band FITS files whose names differ only by these band tokens, bluest first, are one galaxy: "
+    "--bands g,r,i makes NGC7479_g.fits, _r and _i one image, NGC7479_{g,r,i}.fits.",
+)
 THREADS_OPTION = click.option(
     "--num-threads",
     type=click.IntRange(1),
@@ -110,13 +141,20 @@ class _Progress:
 @click.option("--scheduler", metavar="ADDRESS", help="Run on a running Dask cluster: tcp://host:8786 or a scheduler file.")
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True, help="Images per cluster task.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress on stderr for long batches.")
+@BANDS_OPTION
+@PLANES_OPTION
 def classify(images, model, as_json, out, resume, top_k, num_threads, decode_threads, workers, scheduler, batch_size,
-             progress):
+             progress, bands, planes):
     """Classify galaxy images with a .tflite model, without TensorFlow.
 
-    IMAGES are PNG, JPEG or TIFF files, folders (searched recursively, hidden files skipped),
+    IMAGES are PNG, JPEG, TIFF or FITS files, folders (searched recursively, hidden files skipped),
     catalogues (.csv or .parquet with a `path` column, relative to the catalogue's folder), or -
     to read paths from stdin, one per line. Results keep the order of the inputs.
+
+    \b
+    FITS: --planes 1,2,3 chooses a cube's planes (bluest first). --bands g,r,i makes three
+    single-band files of one galaxy (NGC7479_g.fits, _r, _i) one record, NGC7479_{g,r,i}.fits;
+    such a name can also be given as it is, quoted. A galaxy missing a band is an error record.
 
     \b
     --json writes one line per image:
@@ -147,6 +185,10 @@ def classify(images, model, as_json, out, resume, top_k, num_threads, decode_thr
     if workers and scheduler:
         raise click.UsageError("--workers starts a local cluster, --scheduler uses a running one: pass one of them")
     items = expand_inputs(images, stdin=sys.stdin if "-" in images else None)
+    if bands:
+        from galaxy_edge.fits.band_files import group_items
+
+        items = group_items(items, bands)
     if not items:
         raise DataError(f"no images found in {', '.join(images)} (looked for {SUFFIXES_TEXT})")
     clf = _classifier(model, num_threads)
@@ -158,11 +200,11 @@ def classify(images, model, as_json, out, resume, top_k, num_threads, decode_thr
         _info(f"Resuming {out}: {len(items) - len(todo)} of {len(items)} image(s) already done")
     bar = _Progress(len(todo), progress)
     if workers or scheduler:
-        records = _cluster_records(model, todo, num_threads, top_k, workers, scheduler, batch_size)
+        records = _cluster_records(model, todo, num_threads, top_k, workers, scheduler, batch_size, planes)
     else:
         from galaxy_edge.runtime.batch import classify_items
 
-        records = (r.record(names, top_k) for r in classify_items(clf, todo, workers=decode_threads))
+        records = (r.record(names, top_k) for r in classify_items(clf, todo, workers=decode_threads, planes=planes))
     try:
         with contextlib.closing(records):  # decoders or a cluster are shut down here, even when a write fails
             for rec in records:
@@ -189,12 +231,13 @@ def _open_writer(out, resume, as_json, names, top_k, items):
     return outputs.TableWriter(_echo, min(max(len(str(p)) for p, _ in items), 60), top_k), set()
 
 
-def _cluster_records(model, items, num_threads, top_k, workers, scheduler, batch_size):
+def _cluster_records(model, items, num_threads, top_k, workers, scheduler, batch_size, planes=None):
     """Records from the cluster, in input order; the Dask imports happen only here."""
     from galaxy_edge.runtime.cluster import ClassifyBatch, dask_client, local_decode_threads, ordered_records
 
     decode_threads = local_decode_threads(workers) if workers else 1
-    task = ClassifyBatch(str(Path(model).resolve()), num_threads, top_k, cwd=os.getcwd(), decode_threads=decode_threads)
+    task = ClassifyBatch(str(Path(model).resolve()), num_threads, top_k, cwd=os.getcwd(), decode_threads=decode_threads,
+                         planes=planes)
     with dask_client(scheduler, workers) as client:
         for _, records in ordered_records(client, task, items, batch_size=batch_size):
             yield from records
@@ -211,7 +254,9 @@ def _cluster_records(model, items, num_threads, top_k, workers, scheduler, batch
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
 @click.option("--confusion-png", type=click.Path(path_type=Path), help="Also draw the confusion matrix to this PNG.")
 @THREADS_OPTION
-def evaluate(model, data, as_json, confusion_png, num_threads):
+@BANDS_OPTION
+@PLANES_OPTION
+def evaluate(model, data, as_json, confusion_png, num_threads, bands, planes):
     """Accuracy, macro AUC, per-class precision/recall and confusion matrix of a model on labelled data.
 
     --model is a .tflite file (run with LiteRT, no TensorFlow), or a run folder or its
@@ -225,7 +270,7 @@ def evaluate(model, data, as_json, confusion_png, num_threads):
         from galaxy_edge.errors import ModelError
 
         raise ModelError(f"{model}: no such model file")
-    report = run_evaluation(model, load_dataset(data), num_threads=num_threads)
+    report = run_evaluation(model, load_dataset(data, bands=bands, planes=planes), num_threads=num_threads)
     if confusion_png:
         from galaxy_edge import atomic
         from galaxy_edge.plots import confusion_matrix_png
@@ -277,7 +322,9 @@ def benchmark(model, compare, runs, warmup, num_threads, images, as_json):
 @click.option("--quiet", is_flag=True, help="No line per image on stdout.")
 @click.option("--frames", is_flag=True,
               help="FITS files are telescope frames: append one line per galaxy found (as `field` finds them).")
-def watch(folder, model, out, interval, once, num_threads, quiet, frames):
+@BANDS_OPTION
+@PLANES_OPTION
+def watch(folder, model, out, interval, once, num_threads, quiet, frames, bands, planes):
     """Classify every image that lands in FOLDER, exactly once, appending to a JSON Lines file.
 
     \b
@@ -298,6 +345,11 @@ def watch(folder, model, out, interval, once, num_threads, quiet, frames):
       {"file": ..., "object": <id>, "path": ..., "time": ..., <the columns of `field`>}
     then one line closing the frame: {"file": ..., "path": ..., "time": ..., "galaxies": N, ...}.
     A frame cut short by a crash is searched again; only galaxies not yet written are appended.
+
+    \b
+    --bands g,r,i: single-band FITS files of one galaxy (or frame) are taken together once all
+    three are complete, keyed "NGC7479_{g,r,i}.fits"; a band still to come is waited for
+    (with --once, it is an error line). --planes chooses the planes of FITS cubes.
     """
     from galaxy_edge.runtime.watch import Watcher
 
@@ -306,8 +358,9 @@ def watch(folder, model, out, interval, once, num_threads, quiet, frames):
     if frames:
         from galaxy_edge.fits.options import FieldOptions
 
-        options = FieldOptions()
-    watcher = Watcher(folder, clf, out, interval=interval, echo=None if quiet else _echo, warn=_info, frames=options)
+        options = FieldOptions(planes=planes)
+    watcher = Watcher(folder, clf, out, interval=interval, echo=None if quiet else _echo, warn=_info, frames=options,
+                      bands=bands, planes=planes)
     if not once:
         _info(f"Watching {folder} every {interval:g} s; results in {out}. Ctrl-C to stop.")
     stats = watcher.run(once=once)

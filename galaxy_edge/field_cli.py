@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from galaxy_edge.device_cli import EXIT_SOME_FAILED, MODEL_OPTION, THREADS_OPTION, _classifier
+from galaxy_edge.device_cli import EXIT_SOME_FAILED, MODEL_OPTION, PLANES_OPTION, THREADS_OPTION, _classifier
 from galaxy_edge.fits.options import DetectOptions, FieldOptions
 from galaxy_edge.output import echo
 
@@ -20,15 +20,6 @@ def _info(message):
     click.echo(message, err=True)
 
 
-def _numbers(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        return [int(v) for v in value.split(",")]
-    except ValueError:
-        raise click.BadParameter(f"expected plane numbers like 1,2,3, got {value!r}") from None
-
-
 @click.command()
 @click.argument("frames", nargs=-1, type=click.Path(path_type=Path))
 @MODEL_OPTION
@@ -36,8 +27,7 @@ def _numbers(ctx, param, value):
               help="The catalogue: .csv, .jsonl or .fits (a FITS binary table).")
 @click.option("--bands", multiple=True, metavar="B1,B2,B3",
               help="Three single-band frames of one field on one grid, bluest first (g,r,i): one colour frame. Repeatable.")
-@click.option("--planes", callback=_numbers, metavar="P1,P2,P3",
-              help="For a cube: the planes (1-based, bluest first) to use, one or three. Default: all of a 1- or 3-plane cube.")
+@PLANES_OPTION
 @click.option("--preview", type=click.Path(path_type=Path),
               help="Also draw the frame with a labelled box on each galaxy to this PNG (one per frame: NAME-<frame>.png).")
 @click.option("--threshold", type=click.FloatRange(0, min_open=True), default=_DETECT.threshold, show_default=True,
@@ -52,12 +42,14 @@ def _numbers(ctx, param, value):
 @click.option("--saturation", type=float, help="Saturation level in pixel units. Default: the SATURATE keyword.")
 @click.option("--cutout-scale", type=click.FloatRange(1), default=_FIELD.cutout_scale, show_default=True,
               help="Side of a galaxy's cutout in half-light radii (the training images frame galaxies so).")
+@click.option("--mask-stars/--keep-stars", default=_FIELD.mask_stars, show_default=True,
+              help="Replace the stars in a galaxy's cutout by sky noise (training images hold no foreground stars), or keep them.")
 @THREADS_OPTION
 @click.option("--workers", type=click.IntRange(1), help="Run on a local Dask cluster of this many worker processes.")
 @click.option("--scheduler", metavar="ADDRESS", help="Run on a running Dask cluster: tcp://host:8786 or a scheduler file.")
 @click.option("--overwrite", is_flag=True, help="Replace --out and --preview if they exist.")
 def field(frames, model, out, bands, planes, preview, threshold, min_area, min_snr, galaxy_size, psf_r50, saturation,
-          cutout_scale, num_threads, workers, scheduler, overwrite):
+          cutout_scale, mask_stars, num_threads, workers, scheduler, overwrite):
     """Find the galaxies in FITS frames, classify each, and write one catalogue row per galaxy.
 
     FRAMES are FITS images (.fits, .fit, .fts, .gz, .bz2, tile-compressed .fz; the first HDU
@@ -102,6 +94,7 @@ def field(frames, model, out, bands, planes, preview, threshold, min_area, min_s
                              psf_r50=psf_r50, saturation=saturation),
         cutout_scale=cutout_scale,
         planes=planes,
+        mask_stars=mask_stars,
     )
     columns = list(COLUMNS) + [f"p_{name}" for name in clf.class_names]
     echo(f"{'frame':<24} {'id':>5} {'x':>8} {'y':>8} {'ra':>11} {'dec':>11}  {'label':<10} {'score':>5}  flags")

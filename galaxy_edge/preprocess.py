@@ -37,7 +37,7 @@ MAX_DECODED_BYTES = 160 * 2**20
 REDUCE_ABOVE = 8
 
 
-def load_image(path, size=INPUT_SIZE):
+def load_image(path, size=INPUT_SIZE, planes=None):
     """Read one image file and return it as a (size, size, 3) uint8 RGB array.
 
     Only a regular file is opened (a named pipe called `x.png` would block forever). The decoded
@@ -46,8 +46,10 @@ def load_image(path, size=INPUT_SIZE):
 
     Args:
         path: a PNG, JPEG or TIFF file of any size and mode (RGB, RGBA, greyscale, 16-bit), or a
-            FITS image (2-D, or a cube of 1 or 3 planes), rendered by `galaxy_edge.fits.render`.
+            FITS image (2-D, or a cube of 1 or 3 planes), rendered by `galaxy_edge.fits.render`,
+            or three single-band FITS files named as one: `NGC7479_{g,r,i}.fits`.
         size: the side of the square output.
+        planes: for a FITS cube, the 1-based planes to use, bluest first (one or three).
 
     Raises:
         ImageError: the file is missing, not a regular file, unreadable, empty, truncated,
@@ -57,7 +59,7 @@ def load_image(path, size=INPUT_SIZE):
         # Imported only when a FITS file is met: a JPEG never loads astropy.
         from galaxy_edge.fits.render import load_fits_rgb
 
-        return from_array(load_fits_rgb(path), size)
+        return from_array(load_fits_rgb(path, planes), size)
     try:
         f = open_regular(path)
     except OSError as e:

@@ -202,6 +202,40 @@ def test_flags_mark_saturated_edge_and_blended_sources():
         assert box.max() >= drawn.header["SATURATE"]
 
 
+def galaxy_beside_a_star():
+    """One disk galaxy alone, and the same galaxy with a bright star 10 px off, on a sky of noise 1."""
+    rng = np.random.default_rng(3)
+    y, x = np.indices((200, 320), dtype=np.float32)
+    image = rng.normal(0, 1, x.shape).astype(np.float32)
+    for cx in (80, 240):
+        image += 400 * np.exp(-np.hypot(x - cx, (y - 100) / 0.7) / 4.0)
+    image += 20000 * np.exp(-((x - 250) ** 2 + (y - 100) ** 2) / (2 * 1.3**2))
+    return image
+
+
+def test_a_neighbour_neither_inflates_a_galaxy_nor_enters_its_cutout():
+    from galaxy_edge.fits.field import _cutout, _mask_stars
+    from galaxy_edge.fits.options import DetectOptions
+
+    image = galaxy_beside_a_star()
+    mask, saturated, noise = prepare(image)
+    sources = detect(image, mask, noise, saturated, DetectOptions(psf_r50=1.5))
+    cols = sources.columns
+    alone, beside = (int(np.argmin(np.hypot(cols["x"] - cx, cols["y"] - 100))) for cx in (80, 240))
+    assert cols["is_galaxy"][alone] and cols["is_galaxy"][beside]
+    # The star's light is not the galaxy's: its half-light radius is measured with the star masked.
+    assert abs(cols["r50"][beside] - cols["r50"][alone]) < 0.1 * cols["r50"][alone]
+    side = 64
+    cutout, _ = _cutout(image[np.newaxis], cols["x"][beside], cols["y"][beside], side)
+    star = (slice(None), slice(side // 2 - 2, side // 2 + 3), slice(side // 2 + 8, side // 2 + 13))
+    assert cutout[star].max() > 1000  # kept: the star is in the cutout
+    segments, _ = _cutout(sources.segmap[np.newaxis], cols["x"][beside], cols["y"][beside], side)
+    galaxies = np.flatnonzero(cols["is_galaxy"][cols["group"]]) + 1
+    _mask_stars(cutout, segments[0], galaxies, [noise], seed=beside)
+    assert cutout[star].max() < 6 * noise  # masked: sky noise where the star was
+    assert cutout[0, side // 2, side // 2] > 100  # the galaxy itself untouched
+
+
 def test_hickson_88_in_three_bands(shared_data, int8, tmp_path):
     folder = shared_data / "fits" / "sdss-hcg88-gri"
     bands = ",".join(str(folder / f"reprojected_sdss_{b}.fits.bz2") for b in "gri")

@@ -33,12 +33,14 @@ class Dataset:
         return len(self.labels)
 
 
-def load_dataset(path, resize=True):
+def load_dataset(path, resize=True, bands=None, planes=None):
     """Load a labelled `.npz` file or a `DIR/<class>/*.png|jpg` folder.
 
     Args:
         resize: bring npz arrays of another size to the model's input size. Image files are
             always cropped and resized: that is the preprocessing.
+        bands: in a folder, single-band FITS files of one galaxy are one image (`fits.band_files`).
+        planes: in a folder, the planes of FITS cubes to use, bluest first.
 
     Raises:
         DataError: the path is missing or its contents are malformed.
@@ -49,7 +51,7 @@ def load_dataset(path, resize=True):
     if p.is_dir():
         from galaxy_edge.data.folders import load_image_folder
 
-        return load_image_folder(p)
+        return load_image_folder(p, bands=bands, planes=planes)
     if p.suffix.lower() == ".npz":
         from galaxy_edge.data.npz import load_npz
 

@@ -15,12 +15,14 @@ from galaxy_edge.preprocess import load_image
 ALIASES = {"ring": "ringed", "other": "irregular", "other_irregular": "irregular", "mergers": "merger"}
 
 
-def list_image_folder(folder, unreadable=None):
+def list_image_folder(folder, unreadable=None, bands=None):
     """The image files under `folder/<class>/` and their class indices, without reading any image.
 
     Args:
         unreadable: a list to which `(path, reason)` is added for each entry that cannot be read as
             a file (a broken link, a folder without permission); see `find_images`.
+        bands: three band names: single-band FITS files of one galaxy are one entry, named as
+            `galaxy_edge.fits.band_files` names them; a galaxy missing a band goes to `unreadable`.
 
     Returns:
         (paths, labels): sorted by class folder, then file name; labels an (N,) int64 array.
@@ -41,6 +43,12 @@ def list_image_folder(folder, unreadable=None):
     for d in subdirs:
         bad = []
         files = find_images(d, bad)
+        if bands:
+            from galaxy_edge.fits.band_files import group_items
+
+            grouped = group_items([(f, None) for f in files], bands)
+            files = [f for f, error in grouped if error is None]
+            bad.extend((f, error) for f, error in grouped if error is not None)
         if unreadable is not None:
             unreadable.extend(bad)
         if not files:
@@ -51,14 +59,16 @@ def list_image_folder(folder, unreadable=None):
     return paths, np.asarray(labels, dtype=np.int64)
 
 
-def load_image_folder(folder, warn=True):
+def load_image_folder(folder, warn=True, bands=None, planes=None):
     """Load every image under `folder/<class>/`. Unreadable images are skipped, each with a warning.
+
+    `bands` and `planes` say how FITS files make images (`list_image_folder`, `preprocess.load_image`).
 
     Raises:
         DataError: no class folders, an unknown class folder, or no readable image at all.
     """
     unreadable = []
-    files, classes = list_image_folder(folder, unreadable)
+    files, classes = list_image_folder(folder, unreadable, bands)
     images, labels, paths, skipped = [], [], [], []
     for path, reason in unreadable:
         skipped.append((str(path), reason))
@@ -66,7 +76,7 @@ def load_image_folder(folder, warn=True):
             print(f"Warning: skipping {path}: {reason}", file=sys.stderr)
     for f, label in zip(files, classes):
         try:
-            images.append(load_image(f))
+            images.append(load_image(f, planes=planes))
         except ImageError as e:
             skipped.append((str(f), e.reason))
             if warn:

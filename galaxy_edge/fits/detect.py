@@ -58,6 +58,7 @@ class Sources:
     psf_from: str
     noise: float
     stars: int
+    segmap: object = None
 
     def __len__(self):
         return len(self.columns["x"])
@@ -109,9 +110,9 @@ def detect(image, mask, noise, saturated=None, options=None):
     if not noise > 0:
         # A frame without noise (synthetic, or all one value): nothing can be told from the sky.
         return Sources(_empty(), float("nan"), "none", float(noise), 0)
-    objects = sep.extract(
+    objects, segmap = sep.extract(
         image, options.threshold, err=noise, mask=mask, minarea=options.min_area,
-        deblend_nthresh=32, deblend_cont=options.deblend_cont, clean=True,
+        deblend_nthresh=32, deblend_cont=options.deblend_cont, clean=True, segmentation_map=True,
     )
     if len(objects) == 0:
         return Sources(_empty(), float("nan"), "none", noise, 0)
@@ -145,18 +146,61 @@ def detect(image, mask, noise, saturated=None, options=None):
         bigger = r50 > psf_r50 + np.maximum((options.galaxy_size - 1) * psf_r50, spread)
     else:
         bigger = np.zeros(len(x), dtype=bool)
-    columns["is_galaxy"] = _whole_galaxies(bigger & (snr >= options.min_snr) & np.isfinite(r50), columns)
-    return Sources(columns, psf_r50, psf_from, noise, n_stars)
+    groups = _fold(bigger & (snr >= options.min_snr) & np.isfinite(r50), columns)
+    _own_r50(image, mask, segmap, columns, groups, r_ap)
+    if np.isfinite(psf_r50):
+        # A star measured big only through a neighbour's light is a star again.
+        small = r50 <= psf_r50 + np.maximum((options.galaxy_size - 1) * psf_r50, spread)
+        groups = {j: parts for j, parts in groups.items() if parts or not small[j]}
+    columns["is_galaxy"] = _whole_galaxies(groups, columns)
+    return Sources(columns, psf_r50, psf_from, noise, n_stars, segmap)
 
 
-def _whole_galaxies(is_galaxy, columns):
-    """Fold the deblended pieces of a galaxy back into it.
+def _own_r50(image, mask, segmap, columns, groups, r_ap):
+    """Measure the half-light radius of each galaxy again without its neighbours' light.
+
+    A neighbour's light in the Kron aperture (a bright star beside a galaxy) can double the
+    measured r50, and with it the cutout. sep's flux_radius takes no segmentation map: a galaxy
+    with segments of other sources (not its own folded pieces) inside its aperture is measured on
+    a small stamp where those pixels are replaced by their mirror image through its centre (zero
+    where that is not the galaxy's either), as Source Extractor's MASK_TYPE CORRECT does.
+    """
+    import sep
+
+    h, w = image.shape
+    x, y, r50 = columns["x"], columns["y"], columns["r50"]
+    for i, parts in groups.items():
+        r = int(np.ceil(r_ap[i])) + 1
+        x0, y0 = max(0, int(x[i]) - r), max(0, int(y[i]) - r)
+        x1, y1 = min(w, int(x[i]) + r + 2), min(h, int(y[i]) + r + 2)
+        seg = segmap[y0:y1, x0:x1]
+        others = mask[y0:y1, x0:x1] | ((seg != 0) & ~np.isin(seg, np.array([i] + parts) + 1))
+        if not others.any():
+            continue
+        stamp = np.array(image[y0:y1, x0:x1])
+        cx, cy = x[i] - x0, y[i] - y0
+        py, px = np.nonzero(others)
+        my, mx = np.rint(2 * cy - py).astype(int), np.rint(2 * cx - px).astype(int)
+        inside = (my >= 0) & (my < stamp.shape[0]) & (mx >= 0) & (mx < stamp.shape[1])
+        mirror = np.zeros(len(py), dtype=stamp.dtype)
+        ok = np.flatnonzero(inside)
+        ok = ok[~others[my[ok], mx[ok]]]
+        mirror[ok] = stamp[my[ok], mx[ok]]
+        stamp[py, px] = mirror
+        at, shape = (np.array([cx]), np.array([cy])), (columns["a"][i:i + 1], columns["b"][i:i + 1], columns["theta"][i:i + 1])
+        kron, _ = sep.kron_radius(stamp, *at, *shape, 6.0)
+        own = max(2.5 * float(kron[0]) * float(np.sqrt(shape[0][0] * shape[1][0])), 3.5) if np.isfinite(kron[0]) and kron[0] > 0 else r_ap[i]
+        value, _ = sep.flux_radius(stamp, *at, np.array([min(own, r_ap[i])]), 0.5, subpix=5)
+        if np.isfinite(value[0]) and value[0] > 0:
+            r50[i] = value[0]
+
+
+def _fold(is_galaxy, columns):
+    """The galaxies, with the deblended pieces of each folded into it: {galaxy: [its pieces]}.
 
     A blended galaxy whose centre lies within twice the half-light radius of a brighter galaxy is
     a knot, arm or nucleus of it (or a merger's second nucleus; a merger is classified as one
-    image), not a galaxy of its own. The brighter galaxy's position becomes the flux-weighted
-    centre of it and its pieces, and its `extent` (what its cutout is framed on) reaches them all.
-    Sets columns["extent"]; changes x and y of galaxies with pieces.
+    image), not a galaxy of its own.
     """
     chosen = np.flatnonzero(is_galaxy)
     x, y, flux, r50 = columns["x"], columns["y"], columns["flux"], columns["r50"]
@@ -166,11 +210,23 @@ def _whole_galaxies(is_galaxy, columns):
         if columns["flags"][i] & FLAG_BLENDED:
             parent = next((j for j in pieces if np.hypot(x[i] - x[j], y[i] - y[j]) < 2 * r50[j]), None)
         if parent is None:
-            pieces[i] = []
+            pieces[int(i)] = []
         else:
-            pieces[parent].append(i)
+            pieces[parent].append(int(i))
+    return pieces
+
+
+def _whole_galaxies(pieces, columns):
+    """Mark the galaxies; each with pieces is placed at the flux-weighted centre of the whole.
+
+    Its `extent` (what its cutout is framed on) reaches every piece, and `group` names, for every
+    source, the galaxy it belongs to (itself when it is none's piece). Changes x and y of galaxies
+    with pieces; returns the boolean is_galaxy column.
+    """
+    x, y, flux, r50 = columns["x"], columns["y"], columns["flux"], columns["r50"]
     extent = np.array(r50, dtype=np.float64)
     x, y = np.array(x, dtype=np.float64), np.array(y, dtype=np.float64)
+    group = np.arange(len(x))
     for j, parts in pieces.items():
         if parts:
             members = [j] + parts
@@ -178,10 +234,11 @@ def _whole_galaxies(is_galaxy, columns):
             cx, cy = float(np.sum(w * x[members]) / w.sum()), float(np.sum(w * y[members]) / w.sum())
             extent[j] = max(r50[j], max(np.hypot(x[m] - cx, y[m] - cy) + 0.5 * r50[m] for m in members))
             x[j], y[j] = cx, cy
-    out = np.zeros_like(is_galaxy)
-    out[list(pieces)] = True
-    columns["x"], columns["y"], columns["extent"] = x, y, extent
-    return out
+            group[parts] = j
+    is_galaxy = np.zeros(len(x), dtype=bool)
+    is_galaxy[list(pieces)] = True
+    columns["x"], columns["y"], columns["extent"], columns["group"] = x, y, extent, group
+    return is_galaxy
 
 
 def _psf_r50(columns, options):
@@ -248,4 +305,5 @@ def _empty():
     cols["flags"] = np.zeros(0, dtype=np.int32)
     cols["is_galaxy"] = np.zeros(0, dtype=bool)
     cols["extent"] = np.zeros(0)
+    cols["group"] = np.zeros(0, dtype=np.int64)
     return cols

@@ -50,7 +50,8 @@ def classify_frame(paths, classifier, options=None, preview=None):
 
     Args:
         paths: a FITS frame (2-D, or a cube with `options.planes`), or a list of three single-band
-            frames on one grid, bluest first. Sources are detected and measured in the middle band.
+            frames on one grid, bluest first, or their group name (`f_{g,r,i}.fits`). Sources are
+            detected and measured in the middle band.
         classifier: a `galaxy_edge.runtime.classifier.Classifier`.
         options: FieldOptions.
         preview: write a PNG of the frame with a labelled box per galaxy to this path; optional.
@@ -61,10 +62,14 @@ def classify_frame(paths, classifier, options=None, preview=None):
     Raises:
         ImageError: the frame cannot be read (see `galaxy_edge.fits.read`).
     """
+    from galaxy_edge.fits.band_files import band_paths
     from galaxy_edge.fits.read import celestial_wcs, read_bands
 
     options = options or FieldOptions()
     paths = [str(paths)] if isinstance(paths, (str, bytes)) or not hasattr(paths, "__len__") else [str(p) for p in paths]
+    if len(paths) == 1:
+        # A group name, NGC7479_{g,r,i}.fits, stands for its three band files (fits/band_files.py).
+        paths = band_paths(paths[0]) or paths
     bands = read_bands(paths, planes=options.planes)
     data = bands.data
     ref = data.shape[0] // 2
@@ -95,9 +100,14 @@ def classify_frame(paths, classifier, options=None, preview=None):
             warnings.simplefilter("ignore")
             ra, dec = wcs.all_pix2world(cols["x"][chosen], cols["y"][chosen], 0)
     rows, boxes = [], []
+    # The segments of galaxies and of their folded pieces: all other sources are stars (or too small to tell).
+    galaxy_segments = np.flatnonzero(cols["is_galaxy"][cols["group"]]) + 1 if len(sources) else np.zeros(0, dtype=int)
     for k, i in enumerate(chosen):
         side = int(np.clip(round(options.cutout_scale * cols["extent"][i]), options.min_cutout, options.max_cutout))
         cutout, clipped = _cutout(data, cols["x"][i], cols["y"][i], side)
+        if options.mask_stars:
+            segments, _ = _cutout(sources.segmap[np.newaxis], cols["x"][i], cols["y"][i], side)
+            _mask_stars(cutout, segments[0], galaxy_segments, noises, seed=i)
         flags = int(cols["flags"][i]) | (FLAG_EDGE if clipped else 0)
         probs = _classify(classifier, cutout, noises)
         order = int(np.argmax(probs))
@@ -136,11 +146,29 @@ def _cutout(data, x, y, side):
     n, h, w = data.shape
     x0, y0 = int(round(x)) - side // 2, int(round(y)) - side // 2
     x1, y1 = x0 + side, y0 + side
-    out = np.zeros((n, side, side), dtype=np.float32)
+    out = np.zeros((n, side, side), dtype=data.dtype)
     sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if sx1 > sx0 and sy1 > sy0:
         out[:, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = data[:, sy0:sy1, sx0:sx1]
     return out, (x0 < 0 or y0 < 0 or x1 > w or y1 > h)
+
+
+def _mask_stars(cutout, segments, galaxies, noises, seed):
+    """Replace the pixels of stars in a galaxy's cutout by sky noise, in place.
+
+    The training images hold galaxies, not foreground stars: a star beside a galaxy makes the
+    model see an irregular or merging system. Stars are the sources not called galaxies (nor
+    folded into one); neighbouring galaxies stay, as a merger's partner must. `segments` is the
+    cutout's part of sep's segmentation map, `galaxies` the segment numbers of galaxies and their
+    pieces. The noise is each band's background RMS, drawn from a generator seeded by the source,
+    so a catalogue is reproducible.
+    """
+    other = (segments != 0) & ~np.isin(segments, galaxies)
+    count = int(np.count_nonzero(other))
+    if count:
+        rng = np.random.default_rng(seed)
+        for band, noise in zip(cutout, noises):
+            band[other] = rng.normal(0.0, noise, count)
 
 
 def _classify(classifier, cutout, noises):

@@ -53,6 +53,9 @@ class FieldOptions:
         min_cutout: smallest cutout side in pixels (a barely resolved galaxy still gets some sky).
         max_cutout: largest cutout side in pixels.
         planes: for a cube, the 1-based planes to use, bluest first.
+        mask_stars: replace the pixels of stars (sources not called galaxies, from sep's
+            segmentation map) in a galaxy's cutout by sky noise, as the training images hold no
+            foreground stars; neighbouring galaxies are kept.
     """
 
     detect: DetectOptions = field(default_factory=DetectOptions)
@@ -60,3 +63,4 @@ class FieldOptions:
     min_cutout: int = 24
     max_cutout: int = 1024
     planes: list = None
+    mask_stars: bool = True

@@ -105,8 +105,13 @@ def render(bands, params=RENDERING, sky=None, noise=None):
     return out
 
 
-def load_fits_rgb(path):
-    """A FITS cutout (2-D image or cube of 1 or 3 planes) as an (H, W, 3) uint8 image, rendered by `render`.
+def load_fits_rgb(path, planes=None):
+    """A FITS cutout as an (H, W, 3) uint8 image, rendered by `render`.
+
+    Args:
+        path: a 2-D image, a cube (of 1 or 3 planes, or any number with `planes`), or a group
+            name standing for three single-band files, `NGC7479_{g,r,i}.fits` (`fits.band_files`).
+        planes: for a cube, the 1-based planes to use, bluest first; not for a group.
 
     A cutout is held to the memory budget of every decoded image (`preprocess.MAX_DECODED_BYTES`):
     one whose float32 pixels would take more is refused from its header.
@@ -114,7 +119,11 @@ def load_fits_rgb(path):
     Raises:
         ImageError: the file cannot be read as one or three bands of an image, or is too large.
     """
+    from galaxy_edge.fits.band_files import band_paths
     from galaxy_edge.fits.read import read_bands
     from galaxy_edge.preprocess import MAX_DECODED_BYTES
 
-    return render(read_bands([path], max_bytes=MAX_DECODED_BYTES).data)
+    group = band_paths(path)
+    if group is not None:
+        return render(read_bands(group, max_bytes=MAX_DECODED_BYTES).data)
+    return render(read_bands([path], planes=planes, max_bytes=MAX_DECODED_BYTES).data)

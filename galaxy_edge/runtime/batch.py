@@ -75,13 +75,21 @@ def expand_inputs(inputs, stdin=None):
             items.extend(unreadable)
         elif is_catalogue(arg):
             items.extend(expand_inputs(catalogue_paths(arg)))
-        elif os.path.exists(arg):
+        elif os.path.exists(arg) or _is_band_group(arg):
             items.append((arg, None))
         elif os.path.islink(arg):
             items.append((arg, _broken_link_reason(arg)))
         else:
             items.append((arg, "no such file or folder"))
     return items
+
+
+def _is_band_group(path):
+    """A name like NGC7479_{g,r,i}.fits for three band files (galaxy_edge.fits.band_files), checked when read."""
+    from galaxy_edge.fits.band_files import band_paths
+    from galaxy_edge.preprocess import is_fits
+
+    return is_fits(path) and band_paths(path) is not None
 
 
 def _broken_link_reason(path):
@@ -93,14 +101,16 @@ def _broken_link_reason(path):
     return f"is a symbolic link to {os.readlink(path)}, which does not exist"
 
 
-def decode(path, size):
+def decode(path, size, planes=None):
     """Load one image for the model; never raises, so one bad file cannot stop a batch.
+
+    `planes` chooses a FITS cube's planes (`load_image`).
 
     Returns:
         (image, None) or (None, reason).
     """
     try:
-        return load_image(path, size), None
+        return load_image(path, size, planes), None
     except ImageError as e:
         with contextlib.suppress(OSError):
             if os.path.isfile(path) and os.path.getsize(path) == 0:
@@ -120,20 +130,21 @@ def default_workers():
         return max(1, os.cpu_count() or 1)
 
 
-def classify_items(classifier, items, workers=None):
+def classify_items(classifier, items, workers=None, planes=None):
     """Classify `(path, error)` items; yield one Result per item, in input order.
 
     Args:
         classifier: a `galaxy_edge.runtime.classifier.Classifier`.
         items: from `expand_inputs`; items that already carry an error are passed through.
         workers: decoder threads; default one per core. With 1, or a single image, no thread is started.
+        planes: for FITS cubes, the 1-based planes to use, bluest first.
     """
     workers = default_workers() if workers is None else workers
     size = classifier.input_size
     todo = list(items)
     if workers <= 1 or len(todo) <= 1:
         for path, error in todo:
-            yield _finish(classifier, path, *((None, error) if error else decode(path, size)))
+            yield _finish(classifier, path, *((None, error) if error else decode(path, size, planes)))
         return
 
     from concurrent.futures import ThreadPoolExecutor
@@ -145,7 +156,7 @@ def classify_items(classifier, items, workers=None):
     finished = False
     try:
         for path, error in todo:
-            pending.append((path, error, None if error else pool.submit(decode, path, size)))
+            pending.append((path, error, None if error else pool.submit(decode, path, size, planes)))
             if len(pending) >= window:
                 yield _finish_pending(classifier, pending.popleft())
         while pending:

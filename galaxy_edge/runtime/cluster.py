@@ -74,6 +74,7 @@ class ClassifyBatch:
         cwd: the client's folder, against which relative paths are read; records keep them as given.
         decode_threads: threads decoding ahead of `invoke()` within the task, as plain `classify` does;
             1 where the worker's own threads already fill its cores.
+        planes: for FITS cubes, the 1-based planes to use (`classify --planes`).
     """
 
     model_path: str
@@ -81,6 +82,7 @@ class ClassifyBatch:
     top_k: int = 1
     cwd: str = "."
     decode_threads: int = 1
+    planes: tuple = None
 
     def __call__(self, items):
         from galaxy_edge.runtime.batch import classify_items
@@ -88,7 +90,7 @@ class ClassifyBatch:
         clf = cached_classifier(self.model_path, self.num_threads)
         top_k = min(self.top_k, len(clf.class_names))
         located = [(os.path.join(self.cwd, path), error) for path, error in items]
-        results = classify_items(clf, located, workers=self.decode_threads)
+        results = classify_items(clf, located, workers=self.decode_threads, planes=self.planes)
         return [[{**r.record(clf.class_names, top_k), "path": path}] for (path, _), r in zip(items, results)]
 
 

@@ -134,12 +134,18 @@ class Watcher:
         echo: callable(str) for one human-readable line per image, or None.
         warn: callable(str) for warnings (a folder that cannot be read), or None.
         frames: FieldOptions to treat FITS files as frames to search for galaxies; None: FITS files are cutouts.
+        bands: three band names, bluest first: single-band FITS files whose names differ only by
+            them are one galaxy (or, with `frames`, one colour frame), taken once all three are
+            complete and keyed by their group name, `NGC7479_{g,r,i}.fits` (galaxy_edge.fits.band_files).
+            A group still missing a band waits for it; with `once`, it is an error line.
+        planes: for FITS cubes, the 1-based planes to use, bluest first.
 
     Raises:
         DataError: the folder is missing, or the results file is unusable or in use by another watcher.
     """
 
-    def __init__(self, folder, classifier, results_path, interval=1.0, echo=None, warn=None, frames=None):
+    def __init__(self, folder, classifier, results_path, interval=1.0, echo=None, warn=None, frames=None, bands=None,
+                 planes=None):
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise DataError(f"{folder}: no such folder")
@@ -149,6 +155,8 @@ class Watcher:
         self.echo = echo
         self.warn = warn
         self.frames = frames
+        self.bands = bands
+        self.planes = planes
         self.stats = WatchStats()
         self._stop = threading.Event()
         self._seen = {}  # key -> (file_state, first time this state was seen)
@@ -173,7 +181,7 @@ class Watcher:
         previous = _install_signal_handlers(self.stop)
         try:
             while not self._stop.is_set():
-                ready, waiting = self._poll(empty_grace=0.0 if once else EMPTY_FILE_GRACE_SECONDS)
+                ready, waiting = self._poll(empty_grace=0.0 if once else EMPTY_FILE_GRACE_SECONDS, once=once)
                 for key in ready:
                     if self._stop.is_set():
                         break
@@ -220,40 +228,63 @@ class Watcher:
             os.close(self._out)
             self._out = None
 
-    def _poll(self, empty_grace):
+    def _poll(self, empty_grace, once=False):
         """Files ready to classify now, in arrival order, and whether others are still settling.
 
         A file is new if it has no record yet, or if its last record is an error and it has changed
         since (a slow writer finished it, a permission was fixed): an error is not the last word.
+        With `bands`, the files of a galaxy are ready together, under their group's name.
         """
         from galaxy_edge.image_files import find_images
 
         now = time.monotonic()
         ready, waiting, present = [], False, set()
+        groups, settling = {}, set()  # group -> {band: (mtime, state)} of its settled files; groups not settled
         unreadable = []
         for path in find_images(self.folder, unreadable):
             key = Path(path).relative_to(self.folder).as_posix()
-            if key in self.done and self.done[key] is None:
+            group = self._group_of(key)
+            if (group[0] if group else key) in self.done and self.done[group[0] if group else key] is None:
                 continue
             st = _stat(path)
             if st is None:
                 continue  # gone between listing and stat: a rename in progress
             state = file_state(st)
-            if key in self.done and self.done[key] == state:
+            if not group and key in self.done and self.done[key] == state:
                 continue  # failed in exactly this state; wait for a change
             present.add(key)
             before = self._seen.get(key)
-            if before is None or before[0] != state:
-                self._seen[key] = (state, now)
+            if before is None or before[0] != state or (st.st_size == 0 and now - before[1] < empty_grace):
+                if before is None or before[0] != state:
+                    self._seen[key] = (state, now)
                 waiting = True
-            elif st.st_size == 0 and now - before[1] < empty_grace:
-                waiting = True
+                if group:
+                    settling.add(group[0])
+            elif group:
+                groups.setdefault(group[0], {})[group[1]] = (st.st_mtime_ns, state)
             else:
                 ready.append((st.st_mtime_ns, key))
+        for key, got in groups.items():
+            if key in settling:
+                continue
+            if key in self.done and self.done[key] == _group_state(got, self.bands):
+                continue  # failed with exactly these files; wait for a change
+            if len(got) == len(self.bands) or once:
+                ready.append((max(m for m, _ in got.values()), key))
+            else:
+                waiting = True  # a band still to come: cameras write one filter after another
         for key in set(self._seen) - present:
             del self._seen[key]
         self._report_unreadable(unreadable)
         return [key for _, key in sorted(ready)], waiting
+
+    def _group_of(self, key):
+        """(group name, band) of a single-band FITS file when `bands` is set; else None."""
+        if not self.bands:
+            return None
+        from galaxy_edge.fits.band_files import group_name
+
+        return group_name(key, self.bands)
 
     def _report_unreadable(self, unreadable):
         """Warn once about each folder that cannot be searched; again if it recovers and fails later."""
@@ -267,17 +298,16 @@ class Watcher:
         from galaxy_edge.runtime.batch import decode
 
         path = self.folder / key
-        st = _stat(path)
-        if st is None:
+        state, error = self._state(key)
+        if state is None:
             self._seen.pop(key, None)  # moved away or deleted after it settled: nothing to report
             return
-        state = file_state(st)
-        if self.frames is not None:
+        if error is None and self.frames is not None:
             from galaxy_edge.preprocess import is_fits
 
             if is_fits(key):
                 return self._classify_frame(key, path, state)
-        image, error = decode(path, self.classifier.input_size)
+        image, error = (None, error) if error else decode(path, self.classifier.input_size, self.planes)
         if error is None:
             try:
                 probs = self.classifier.probabilities(image)
@@ -301,6 +331,26 @@ class Watcher:
         self._seen.pop(key, None)
         if self.echo:
             self.echo(line)
+
+    def _state(self, key):
+        """(file_state, None) of a file; for a band group, the states of its files and the error of a missing one.
+
+        (None, None) when nothing of it is there any more.
+        """
+        from galaxy_edge.fits.band_files import band_paths, missing_bands
+
+        members = band_paths(str(self.folder / key)) if self.bands else None
+        if members is None:
+            st = _stat(self.folder / key)
+            return (None if st is None else file_state(st)), None
+        found = {}
+        for band, member in zip(self.bands, members):
+            st = _stat(member)
+            if st is not None:
+                found[band] = (st.st_mtime_ns, file_state(st))
+        if not found:
+            return None, None
+        return _group_state(found, self.bands), missing_bands(str(self.folder / key), self.bands, found)
 
     def _classify_frame(self, key, path, state):
         """One FITS frame: a line per galaxy not yet in the results, then the line that closes the frame."""
@@ -356,6 +406,11 @@ class Watcher:
                 with contextlib.suppress(OSError):
                     os.ftruncate(self._out, start)
             raise DataError(f"{self.results_path}: cannot write results ({e.strerror}); stopping") from None
+
+
+def _group_state(found, bands):
+    """What must change about a band group for it to be tried again: each band file's state (None when missing)."""
+    return [found[b][1] if b in found else None for b in bands]
 
 
 def _stat(path):
