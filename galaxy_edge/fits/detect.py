@@ -4,8 +4,8 @@
    in place; the noise is its global RMS.
 2. Detection: `threshold` sigma above the background over at least `min_area` connected pixels,
    after sep's default 3x3 matched filter, deblended into sub-objects over 32 levels with a
-   minimum contrast `deblend_cont` of 0.02 (Source Extractor's 0.005 shreds a resolved spiral
-   into its HII regions).
+   minimum contrast `deblend_cont` of 0.005 (Source Extractor's default: it splits a galaxy from
+   the bright star beside it; the pieces of a galaxy it shreds are folded back, see 4).
 3. Measurement: Kron ("auto") flux in 2.5 Kron radii with its error, half-light radius r50,
    axis ratio b/a and position angle from the second moments.
 4. Stars and galaxies: the PSF's r50 is measured from the frame's own stars, the densest narrow
@@ -16,6 +16,10 @@
    A blended galaxy whose centre lies within twice the half-light radius of a brighter galaxy is a
    deblended piece of it (a knot, an arm, a merger's second nucleus): it is folded into that galaxy,
    whose position becomes the flux-weighted centre of the whole and whose cutout takes in every piece.
+5. A galaxy's own size: each galaxy's r50 is measured again with the light of other sources (by
+   sep's segmentation map, kept for the cutouts) replaced by its mirror image through the galaxy's
+   centre, as Source Extractor's MASK_TYPE CORRECT does; a star that was big only through its
+   neighbour's light is a star again.
 
 Flags (bits, as in Source Extractor's FLAGS):
   1  BLENDED    deblended from a footprint shared with other sources
@@ -46,11 +50,13 @@ class Sources:
     Attributes:
         columns: x, y (0-based pixels), flux, flux_err, snr, r50, a, b, theta (radians), flags,
             is_galaxy, extent (the radius a galaxy's cutout is framed on: r50, or more when
-            deblended pieces were folded into it).
+            deblended pieces were folded into it), group (the galaxy each source is a piece of,
+            else itself).
         psf_r50: the PSF half-light radius used, in pixels (NaN when it could not be measured).
         psf_from: "stars" (measured), "option" (given) or "none".
         noise: the background RMS.
         stars: how many sources were bright enough to measure the PSF on.
+        segmap: sep's segmentation map, (H, W) int32: source i + 1's pixels, 0 for sky; None without sources.
     """
 
     columns: dict
@@ -161,14 +167,14 @@ def _own_r50(image, mask, segmap, columns, groups, r_ap):
 
     A neighbour's light in the Kron aperture (a bright star beside a galaxy) can double the
     measured r50, and with it the cutout. sep's flux_radius takes no segmentation map: a galaxy
-    with segments of other sources (not its own folded pieces) inside its aperture is measured on
-    a small stamp where those pixels are replaced by their mirror image through its centre (zero
-    where that is not the galaxy's either), as Source Extractor's MASK_TYPE CORRECT does.
+    with segments of other sources (not its own folded pieces) inside its aperture is measured,
+    Kron aperture and r50 alike, on a small stamp where those pixels are replaced by their mirror
+    image through its centre, as Source Extractor's MASK_TYPE CORRECT does. Changes columns["r50"].
     """
     import sep
 
     h, w = image.shape
-    x, y, r50 = columns["x"], columns["y"], columns["r50"]
+    x, y, a, b, theta, r50 = (columns[k] for k in ("x", "y", "a", "b", "theta", "r50"))
     for i, parts in groups.items():
         r = int(np.ceil(r_ap[i])) + 1
         x0, y0 = max(0, int(x[i]) - r), max(0, int(y[i]) - r)
@@ -177,22 +183,26 @@ def _own_r50(image, mask, segmap, columns, groups, r_ap):
         others = mask[y0:y1, x0:x1] | ((seg != 0) & ~np.isin(seg, np.array([i] + parts) + 1))
         if not others.any():
             continue
-        stamp = np.array(image[y0:y1, x0:x1])
-        cx, cy = x[i] - x0, y[i] - y0
-        py, px = np.nonzero(others)
-        my, mx = np.rint(2 * cy - py).astype(int), np.rint(2 * cx - px).astype(int)
-        inside = (my >= 0) & (my < stamp.shape[0]) & (mx >= 0) & (mx < stamp.shape[1])
-        mirror = np.zeros(len(py), dtype=stamp.dtype)
-        ok = np.flatnonzero(inside)
-        ok = ok[~others[my[ok], mx[ok]]]
-        mirror[ok] = stamp[my[ok], mx[ok]]
-        stamp[py, px] = mirror
-        at, shape = (np.array([cx]), np.array([cy])), (columns["a"][i:i + 1], columns["b"][i:i + 1], columns["theta"][i:i + 1])
-        kron, _ = sep.kron_radius(stamp, *at, *shape, 6.0)
-        own = max(2.5 * float(kron[0]) * float(np.sqrt(shape[0][0] * shape[1][0])), 3.5) if np.isfinite(kron[0]) and kron[0] > 0 else r_ap[i]
-        value, _ = sep.flux_radius(stamp, *at, np.array([min(own, r_ap[i])]), 0.5, subpix=5)
+        cx, cy = x[i:i + 1] - x0, y[i:i + 1] - y0
+        stamp = _mirrored(image[y0:y1, x0:x1], others, cx[0], cy[0])
+        kron, _ = sep.kron_radius(stamp, cx, cy, a[i:i + 1], b[i:i + 1], theta[i:i + 1], 6.0)
+        own = 2.5 * kron * np.sqrt(a[i:i + 1] * b[i:i + 1]) if np.isfinite(kron[0]) and kron[0] > 0 else r_ap[i:i + 1]
+        value, _ = sep.flux_radius(stamp, cx, cy, np.clip(own, 3.5, r_ap[i]), 0.5, subpix=5)
         if np.isfinite(value[0]) and value[0] > 0:
             r50[i] = value[0]
+
+
+def _mirrored(image, masked, cx, cy):
+    """A copy of `image` whose masked pixels hold their mirror image through (cx, cy); 0 where that is masked too."""
+    out = np.array(image)
+    py, px = np.nonzero(masked)
+    my, mx = np.rint(2 * cy - py).astype(int), np.rint(2 * cx - px).astype(int)
+    ok = np.flatnonzero((my >= 0) & (my < out.shape[0]) & (mx >= 0) & (mx < out.shape[1]))
+    ok = ok[~masked[my[ok], mx[ok]]]
+    values = np.zeros(len(py), dtype=out.dtype)
+    values[ok] = out[my[ok], mx[ok]]
+    out[py, px] = values
+    return out
 
 
 def _fold(is_galaxy, columns):
