@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from galaxy_edge.cli import cli
 from galaxy_edge.data.synth_field import FieldSpec, draw_field
-from galaxy_edge.fits.detect import FLAG_BLENDED, FLAG_EDGE, FLAG_SATURATED, detect, prepare
+from galaxy_edge.fits.detect import FLAG_BLENDED, FLAG_EDGE, FLAG_SATURATED, covered, detect, footprints, prepare
 from galaxy_edge.fits.field import COLUMNS
 
 pytestmark = pytest.mark.device
@@ -229,9 +229,9 @@ def test_a_neighbour_neither_inflates_a_galaxy_nor_enters_its_cutout():
     cutout, _ = _cutout(image[np.newaxis], cols["x"][beside], cols["y"][beside], side)
     star = (slice(None), slice(side // 2 - 2, side // 2 + 3), slice(side // 2 + 8, side // 2 + 13))
     assert cutout[star].max() > 1000  # kept: the star is in the cutout
-    segments, _ = _cutout(sources.segmap[np.newaxis], cols["x"][beside], cols["y"][beside], side)
-    galaxies = np.flatnonzero(cols["is_galaxy"][cols["group"]]) + 1
-    _mask_stars(cutout, segments[0], galaxies, [noise], seed=beside)
+    x0, y0 = int(round(cols["x"][beside])) - side // 2, int(round(cols["y"][beside])) - side // 2
+    stars = footprints(cols, np.flatnonzero(~cols["is_galaxy"][cols["group"]]), x0, y0, (side, side))
+    _mask_stars(cutout, covered(footprints(cols, [beside], x0, y0, (side, side)), stars), [noise], seed=beside)
     assert cutout[star].max() < 6 * noise  # masked: sky noise where the star was
     assert cutout[0, side // 2, side // 2] > 100  # the galaxy itself untouched
 

@@ -16,10 +16,10 @@
    A blended galaxy whose centre lies within twice the half-light radius of a brighter galaxy is a
    deblended piece of it (a knot, an arm, a merger's second nucleus): it is folded into that galaxy,
    whose position becomes the flux-weighted centre of the whole and whose cutout takes in every piece.
-5. A galaxy's own size: each galaxy's r50 is measured again with the light of other sources (by
-   sep's segmentation map, kept for the cutouts) replaced by its mirror image through the galaxy's
-   centre, as Source Extractor's MASK_TYPE CORRECT does; a star that was big only through its
-   neighbour's light is a star again.
+5. A galaxy's own size: each galaxy's r50 is measured again with the light of other sources (their
+   isophotal footprints, `footprints`) replaced by its mirror image through the galaxy's centre,
+   as Source Extractor's MASK_TYPE CORRECT does; a star that was big only through its neighbour's
+   light is a star again.
 
 Flags (bits, as in Source Extractor's FLAGS):
   1  BLENDED    deblended from a footprint shared with other sources
@@ -51,12 +51,12 @@ class Sources:
         columns: x, y (0-based pixels), flux, flux_err, snr, r50, a, b, theta (radians), flags,
             is_galaxy, extent (the radius a galaxy's cutout is framed on: r50, or more when
             deblended pieces were folded into it), group (the galaxy each source is a piece of,
-            else itself).
+            else itself), xmin, xmax, ymin, ymax (the isophotal bounding box), cxx, cyy, cxy (the
+            ellipse) and r_iso (its scale that has the isophotal area: `footprints`).
         psf_r50: the PSF half-light radius used, in pixels (NaN when it could not be measured).
         psf_from: "stars" (measured), "option" (given) or "none".
         noise: the background RMS.
         stars: how many sources were bright enough to measure the PSF on.
-        segmap: sep's segmentation map, (H, W) int32: source i + 1's pixels, 0 for sky; None without sources.
     """
 
     columns: dict
@@ -64,7 +64,6 @@ class Sources:
     psf_from: str
     noise: float
     stars: int
-    segmap: object = None
 
     def __len__(self):
         return len(self.columns["x"])
@@ -116,9 +115,9 @@ def detect(image, mask, noise, saturated=None, options=None):
     if not noise > 0:
         # A frame without noise (synthetic, or all one value): nothing can be told from the sky.
         return Sources(_empty(), float("nan"), "none", float(noise), 0)
-    objects, segmap = sep.extract(
+    objects = sep.extract(
         image, options.threshold, err=noise, mask=mask, minarea=options.min_area,
-        deblend_nthresh=32, deblend_cont=options.deblend_cont, clean=True, segmentation_map=True,
+        deblend_nthresh=32, deblend_cont=options.deblend_cont, clean=True,
     )
     if len(objects) == 0:
         return Sources(_empty(), float("nan"), "none", noise, 0)
@@ -153,34 +152,76 @@ def detect(image, mask, noise, saturated=None, options=None):
     else:
         bigger = np.zeros(len(x), dtype=bool)
     groups = _fold(bigger & (snr >= options.min_snr) & np.isfinite(r50), columns)
-    _own_r50(image, mask, segmap, columns, groups, r_ap)
+    # Each source's isophotal footprint as an ellipse of its own area (sep's segmentation map would
+    # cost a 4-byte copy of the frame and a fifth of the extraction's time): what is masked of it.
+    columns.update({k: objects[k] for k in ("xmin", "xmax", "ymin", "ymax", "cxx", "cyy", "cxy")})
+    columns["r_iso"] = np.sqrt(np.maximum(objects["npix"], 1) / (np.pi * np.maximum(a * b, 1e-6)))
+    _own_r50(image, mask, columns, groups, r_ap)
     if np.isfinite(psf_r50):
         # A star measured big only through a neighbour's light is a star again.
         small = r50 <= psf_r50 + np.maximum((options.galaxy_size - 1) * psf_r50, spread)
         groups = {j: parts for j, parts in groups.items() if parts or not small[j]}
     columns["is_galaxy"] = _whole_galaxies(groups, columns)
-    return Sources(columns, psf_r50, psf_from, noise, n_stars, segmap)
+    return Sources(columns, psf_r50, psf_from, noise, n_stars)
 
 
-def _own_r50(image, mask, segmap, columns, groups, r_ap):
+def footprints(columns, which, x0, y0, shape):
+    """How far into the footprints of sources `which` each pixel of a stamp lies; its first pixel is frame pixel (x0, y0).
+
+    A footprint is the source's isophotal ellipse (sep's cxx, cyy, cxy) scaled to the area of its
+    pixels above the detection threshold. Returns an (H, W) float array: the smallest over the
+    sources of (distance / the footprint's radius along that direction), so < 1 inside one and
+    inf where no source reaches. Comparing two such maps gives each pixel to the nearer source,
+    as a segmentation map would.
+    """
+    h, w = shape
+    out = np.full(shape, np.inf)
+    c = columns
+    for i in np.asarray(which, dtype=np.int64)[_meets(c, which, x0, y0, shape)]:
+        bx0, bx1 = max(int(c["xmin"][i]) - x0, 0), min(int(c["xmax"][i]) - x0 + 1, w)
+        by0, by1 = max(int(c["ymin"][i]) - y0, 0), min(int(c["ymax"][i]) - y0 + 1, h)
+        dy, dx = np.mgrid[by0:by1, bx0:bx1]
+        dx, dy = dx + x0 - c["x"][i], dy + y0 - c["y"][i]
+        d = np.sqrt(np.maximum(c["cxx"][i] * dx**2 + c["cyy"][i] * dy**2 + c["cxy"][i] * dx * dy, 0)) / c["r_iso"][i]
+        np.minimum(out[by0:by1, bx0:bx1], d, out=out[by0:by1, bx0:bx1])
+    return out
+
+
+def _meets(columns, which, x0, y0, shape):
+    """Which of the sources `which` have an isophotal bounding box that meets the stamp (booleans)."""
+    c, (h, w) = columns, shape
+    return (c["xmax"][which] >= x0) & (c["xmin"][which] < x0 + w) & (c["ymax"][which] >= y0) & (c["ymin"][which] < y0 + h)
+
+
+def covered(own, others):
+    """Pixels inside the footprints of `others` and nearer to them than to `own` (maps from `footprints`)."""
+    return (others < 1) & (others < own)
+
+
+def _own_r50(image, mask, columns, groups, r_ap):
     """Measure the half-light radius of each galaxy again without its neighbours' light.
 
     A neighbour's light in the Kron aperture (a bright star beside a galaxy) can double the
-    measured r50, and with it the cutout. sep's flux_radius takes no segmentation map: a galaxy
-    with segments of other sources (not its own folded pieces) inside its aperture is measured,
-    Kron aperture and r50 alike, on a small stamp where those pixels are replaced by their mirror
-    image through its centre, as Source Extractor's MASK_TYPE CORRECT does. Changes columns["r50"].
+    measured r50, and with it the cutout. A galaxy with footprints of other sources (not its own
+    folded pieces) inside its aperture is measured, Kron aperture and r50 alike, on a small stamp
+    where those pixels are replaced by their mirror image through its centre, as Source
+    Extractor's MASK_TYPE CORRECT does. Changes columns["r50"].
     """
     import sep
 
     h, w = image.shape
     x, y, a, b, theta, r50 = (columns[k] for k in ("x", "y", "a", "b", "theta", "r50"))
+    everyone = np.arange(len(x))
     for i, parts in groups.items():
         r = int(np.ceil(r_ap[i])) + 1
         x0, y0 = max(0, int(x[i]) - r), max(0, int(y[i]) - r)
         x1, y1 = min(w, int(x[i]) + r + 2), min(h, int(y[i]) + r + 2)
-        seg = segmap[y0:y1, x0:x1]
-        others = mask[y0:y1, x0:x1] | ((seg != 0) & ~np.isin(seg, np.array([i] + parts) + 1))
+        shape = (y1 - y0, x1 - x0)
+        near = everyone[_meets(columns, everyone, x0, y0, shape)]
+        near = near[~np.isin(near, [i] + parts)]
+        others = mask[y0:y1, x0:x1]
+        if len(near):
+            others = others | covered(footprints(columns, [i] + parts, x0, y0, shape), footprints(columns, near, x0, y0, shape))
         if not others.any():
             continue
         cx, cy = x[i:i + 1] - x0, y[i:i + 1] - y0
@@ -316,4 +357,7 @@ def _empty():
     cols["is_galaxy"] = np.zeros(0, dtype=bool)
     cols["extent"] = np.zeros(0)
     cols["group"] = np.zeros(0, dtype=np.int64)
+    cols.update({k: np.zeros(0, dtype=np.int64) for k in ("xmin", "xmax", "ymin", "ymax")})
+    cols.update({k: np.zeros(0) for k in ("cxx", "cyy", "cxy")})
+    cols["r_iso"] = np.zeros(0)
     return cols

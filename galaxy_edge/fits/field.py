@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from galaxy_edge.fits.detect import FLAG_EDGE, detect, prepare
+from galaxy_edge.fits.detect import FLAG_EDGE, covered, detect, footprints, prepare
 from galaxy_edge.fits.options import FieldOptions
 
 # The first columns of every row, in order; then one `p_<class>` column per class.
@@ -100,14 +100,15 @@ def classify_frame(paths, classifier, options=None, preview=None):
             warnings.simplefilter("ignore")
             ra, dec = wcs.all_pix2world(cols["x"][chosen], cols["y"][chosen], 0)
     rows, boxes = [], []
-    # The segments of galaxies and of their folded pieces: all other sources are stars (or too small to tell).
-    galaxy_segments = np.flatnonzero(cols["is_galaxy"][cols["group"]]) + 1 if len(sources) else np.zeros(0, dtype=int)
+    # Sources that are neither galaxies nor pieces of one are stars (or too small to tell).
+    stars = np.flatnonzero(~cols["is_galaxy"][cols["group"]]) if len(sources) else np.zeros(0, dtype=int)
     for k, i in enumerate(chosen):
         side = int(np.clip(round(options.cutout_scale * cols["extent"][i]), options.min_cutout, options.max_cutout))
         cutout, clipped = _cutout(data, cols["x"][i], cols["y"][i], side)
         if options.mask_stars:
-            segments, _ = _cutout(sources.segmap[np.newaxis], cols["x"][i], cols["y"][i], side)
-            _mask_stars(cutout, segments[0], galaxy_segments, noises, seed=i)
+            x0, y0 = int(round(cols["x"][i])) - side // 2, int(round(cols["y"][i])) - side // 2
+            own = footprints(cols, np.flatnonzero(cols["group"] == i), x0, y0, (side, side))
+            _mask_stars(cutout, covered(own, footprints(cols, stars, x0, y0, (side, side))), noises, seed=i)
         flags = int(cols["flags"][i]) | (FLAG_EDGE if clipped else 0)
         probs = _classify(classifier, cutout, noises)
         order = int(np.argmax(probs))
@@ -153,22 +154,22 @@ def _cutout(data, x, y, side):
     return out, (x0 < 0 or y0 < 0 or x1 > w or y1 > h)
 
 
-def _mask_stars(cutout, segments, galaxies, noises, seed):
+def _mask_stars(cutout, stars, noises, seed):
     """Replace the pixels of stars in a galaxy's cutout by sky noise, in place.
 
     The training images hold galaxies, not foreground stars: a star beside a galaxy makes the
     model see an irregular or merging system. Stars are the sources not called galaxies (nor
-    folded into one); neighbouring galaxies stay, as a merger's partner must. `segments` is the
-    cutout's part of sep's segmentation map, `galaxies` the segment numbers of galaxies and their
-    pieces. The noise is each band's background RMS, drawn from a generator seeded by the source,
-    so a catalogue is reproducible.
+    folded into one); neighbouring galaxies stay, as a merger's partner must. `stars` is the
+    cutout's boolean map of the pixels of stars' footprints nearer to them than to the galaxy
+    (`detect.footprints`, `detect.covered`).
+    The noise is each band's background RMS, drawn from a generator seeded by the source, so a
+    catalogue is reproducible.
     """
-    other = (segments != 0) & ~np.isin(segments, galaxies)
-    count = int(np.count_nonzero(other))
+    count = int(np.count_nonzero(stars))
     if count:
         rng = np.random.default_rng(seed)
         for band, noise in zip(cutout, noises):
-            band[other] = rng.normal(0.0, noise, count)
+            band[stars] = rng.normal(0.0, noise, count)
 
 
 def _classify(classifier, cutout, noises):

@@ -53,8 +53,8 @@ class FieldOptions:
         min_cutout: smallest cutout side in pixels (a barely resolved galaxy still gets some sky).
         max_cutout: largest cutout side in pixels.
         planes: for a cube, the 1-based planes to use, bluest first.
-        mask_stars: replace the pixels of stars (sources not called galaxies, from sep's
-            segmentation map) in a galaxy's cutout by sky noise, as the training images hold no
+        mask_stars: replace the pixels of stars (the footprints of sources not called galaxies,
+            `detect.footprints`) in a galaxy's cutout by sky noise, as the training images hold no
             foreground stars; neighbouring galaxies are kept.
     """
 
