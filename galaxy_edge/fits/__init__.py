@@ -5,6 +5,7 @@ read a FITS file or search a frame, so classifying a JPEG never loads them.
 
   options.py    what `field` can be told, with its defaults (standard library only)
   read.py       astropy.io.fits: the first image HDU, checked from its header before the pixels are read
+  band_files.py three single-band files of one galaxy as one image, NGC7479_{g,r,i}.fits (standard library)
   render.py     the one rendering from linear flux to uint8 RGB (sigma-clipped sky, Lupton et al. 2004 asinh)
   detect.py     sep: background, detection with deblending, measurements, star/galaxy separation, flags
   field.py      frame -> cutouts -> classifier -> catalogue rows
