@@ -105,6 +105,8 @@ def markdown(report):
         "# `galaxy-edge field` on large frames: time and peak RSS against a bare astropy + sep script",
         "",
         f"{report['machine']}, {report['date']}; medians of {report['repeats']} runs; python: `{report['python']}`.",
+        f"Load average (1, 5, 15 min) before the run: {report['load_average']['before']}; after: {report['load_average']['after']} "
+        "(the machine is shared: the commands run in turn, so that its load falls on all of them alike).",
         f"Rerun: `{report['command']}`",
         "",
         "| frame | `field` time / bare | peak RSS / bare | `field` | bare astropy + sep | `field --preview` |",
@@ -126,6 +128,7 @@ def main():
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "field_speed.json")
     args = parser.parse_args()
     frames = {}
+    load_before = [round(v, 2) for v in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="field-speed-") as tmp:
         work = Path(tmp)
         if REAL_FRAME.exists():
@@ -142,6 +145,7 @@ def main():
             "command": "python benchmarks/field_speed.py " + " ".join(sys.argv[1:]),
             "frames": {name: measure(args.python, path, args.model, args.repeats, work) for name, path in frames.items()},
         }
+    report["load_average"] = {"before": load_before, "after": [round(v, 2) for v in os.getloadavg()]}
     atomic.write_json(args.out, report)
     atomic.write_text(args.out.with_suffix(".md"), markdown(report))
     print(markdown(report))
