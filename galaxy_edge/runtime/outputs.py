@@ -126,8 +126,13 @@ class CsvWriter:
         self.results.close()
 
 
-class _AppendFile:
-    """A results file appended to one line at a time, flushed after each, so a kill loses at most one."""
+class AppendFile:
+    """A results file appended to one line at a time, flushed after each, so a kill loses at most one.
+
+    Args:
+        path: the file.
+        exists: append to it; else create it (an existing file is an error).
+    """
 
     def __init__(self, path, exists):
         self.path = path
@@ -166,7 +171,7 @@ class ParquetWriter:
         self.schema = parquet_schema(class_names)
         self.columns = flat_columns(class_names)
         self.number, self.rows = next_part, journal_rows
-        self.journal = _AppendFile(self._journal_path(), exists=self._journal_path().exists())
+        self.journal = AppendFile(self._journal_path(), exists=self._journal_path().exists())
 
     def _journal_path(self):
         return self.folder / f"_part-{self.number:06d}.jsonl"
@@ -176,7 +181,7 @@ class ParquetWriter:
         self.rows += 1
         if self.rows >= self.part_rows:
             self._write_part()
-            self.journal = _AppendFile(self._journal_path(), exists=False)
+            self.journal = AppendFile(self._journal_path(), exists=False)
 
     def _write_part(self):
         """The journal becomes its part file (written whole, atomically), then the journal goes."""
@@ -254,7 +259,7 @@ def open_results_file(path, class_names, resume=False, part_rows=PARQUET_PART_RO
             path.mkdir(exist_ok=True)
             return ParquetWriter(path, class_names, part_rows, next_part, journal_rows), done
         done = (_jsonl_done if fmt == "jsonl" else _csv_done)(path, class_names) if exists else set()
-        results = _AppendFile(path, exists)
+        results = AppendFile(path, exists)
     except OSError as e:
         raise DataError(f"{path}: cannot write results ({e.strerror})") from None
     if fmt == "jsonl":
@@ -266,17 +271,21 @@ def _not_ours(path, why):
     return DataError(f"{path}: not a galaxy-edge classify results file ({why}); refusing to write into it")
 
 
-def _text_lines(path):
-    """The file's complete lines, and where a torn last line (a write cut short by a kill) starts, or None."""
+def complete_lines(path, not_ours=None):
+    """The file's complete lines, and where a torn last line (a write cut short by a kill) starts, or None.
+
+    Raises:
+        DataError: the file is not UTF-8 text (`not_ours(path, why)` makes the error; default: classify's).
+    """
     data = path.read_bytes()
     torn = data.rfind(b"\n") + 1 if data and not data.endswith(b"\n") else None
     try:
         return data[:torn].decode("utf-8").splitlines(), torn
     except UnicodeDecodeError:
-        raise _not_ours(path, "not UTF-8 text") from None
+        raise (not_ours or _not_ours)(path, "not UTF-8 text") from None
 
 
-def _cut_torn_line(path, torn):
+def cut_torn_line(path, torn):
     # Only once the file is known to be ours: a file that is refused is left exactly as it was.
     if torn is not None:
         with open(path, "r+b") as f:
@@ -287,7 +296,7 @@ def _cut_torn_line(path, torn):
 
 def _jsonl_done(path, class_names):
     done = set()
-    lines, torn = _text_lines(path)
+    lines, torn = complete_lines(path)
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -301,20 +310,20 @@ def _jsonl_done(path, class_names):
         if "probabilities" in rec and list(rec["probabilities"]) != list(class_names):
             raise _not_ours(path, f"line {number} has classes {list(rec['probabilities'])}, the model {list(class_names)}")
         done.add(rec["path"])
-    _cut_torn_line(path, torn)
+    cut_torn_line(path, torn)
     return done
 
 
 def _csv_done(path, class_names):
     import csv
 
-    lines, torn = _text_lines(path)
+    lines, torn = complete_lines(path)
     rows = csv.reader(io.StringIO("\n".join(lines)))
     header = next(rows, None)
     if header != flat_columns(class_names):
         raise _not_ours(path, f"its header is not {','.join(flat_columns(class_names))}")
     done = {row[0] for row in rows if row}
-    _cut_torn_line(path, torn)
+    cut_torn_line(path, torn)
     return done
 
 
@@ -355,7 +364,7 @@ def _parquet_done(folder, class_names):
     rows = 0
     if next_part in journals:
         journal = journals.pop(next_part)
-        lines, torn = _text_lines(journal)
+        lines, torn = complete_lines(journal)
         columns = flat_columns(class_names)
         for number, line in enumerate(lines, 1):
             try:
@@ -367,7 +376,7 @@ def _parquet_done(folder, class_names):
                 raise _not_ours(folder, f"line {number} of {journal.name} is not a result row")
             done.add(rec["path"])
         rows = len(lines)
-        _cut_torn_line(journal, torn)
+        cut_torn_line(journal, torn)
     for stale in [*journals.values(), *leftovers]:
         stale.unlink()
     return done, next_part, rows
