@@ -387,3 +387,37 @@ def test_ctrl_c_and_sigterm_stop_a_cluster_run_which_resumes(int8, big_folder, t
     result = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert [p for p, _, _ in read_results(out)] == [str(p) for p in sorted(big_folder.glob("*.jpg"))]
+
+
+def test_field_positions_and_resume_on_a_local_cluster(int8, tmp_path):
+    pytest.importorskip("sep")
+    import pyarrow as pa
+
+    for seed in (4, 5):
+        made = run("synth", "--field", "--out", tmp_path / f"f{seed}.fits", "--size", 300, "--count", 4, "--stars", 25,
+                   "--seed", seed)
+        assert made.exit_code == 0, made.output
+    frames = [tmp_path / "f4.fits", tmp_path / "f5.fits"]
+    whole = run("field", *frames, "--model", int8, "--out", tmp_path / "whole.csv")
+    assert whole.exit_code == 0, whole.output
+    text = (tmp_path / "whole.csv").read_text()
+    lines = text.splitlines(keepends=True)
+    (tmp_path / "cut.csv").write_text("".join(lines[:3]))  # the first frame cut short
+    resumed = run("field", *frames, "--model", int8, "--out", tmp_path / "cut.csv", "--resume", "--workers", "2")
+    assert resumed.exit_code == 0, resumed.output
+    assert (tmp_path / "cut.csv").read_text() == text
+    # The galaxies found, as a Parquet catalogue of targets, plus one on a frame that is not there.
+    found = list(csv.DictReader(open(tmp_path / "whole.csv")))
+    names = ["f4.fits" if r["frame"].endswith("f4.fits") else "f5.fits" for r in found] + ["gone.fits"]
+    pq.write_table(pa.table({"frame": names, "x": [float(r["x"]) for r in found] + [3.0],
+                             "y": [float(r["y"]) for r in found] + [3.0],
+                             "size": [int(r["cutout"]) for r in found] + [None]}), tmp_path / "targets.parquet")
+    local = run("field", "--positions", tmp_path / "targets.parquet", "--model", int8, "--out", tmp_path / "local.csv")
+    clustered = run("field", "--positions", tmp_path / "targets.parquet", "--model", int8, "--out", tmp_path / "dask.csv",
+                    "--workers", "2")
+    assert local.exit_code == clustered.exit_code == 3
+    assert (tmp_path / "dask.csv").read_text() == (tmp_path / "local.csv").read_text()
+    rows = list(csv.DictReader(open(tmp_path / "dask.csv")))
+    assert [r["id"] for r in rows] == [str(i) for i in range(1, len(found) + 2)]
+    assert [r["label"] for r in rows[:-1]] == [r["label"] for r in found]
+    assert "gone.fits: no such file" in rows[-1]["error"] and rows[-1]["label"] == ""
