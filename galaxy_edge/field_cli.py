@@ -99,7 +99,7 @@ def field(frames, model, out, positions, bands, planes, preview, threshold, min_
     stopped the run.
     """
     from galaxy_edge.errors import DataError
-    from galaxy_edge.fits.catalogue import CatalogueFile, catalogue_format
+    from galaxy_edge.fits.catalogue import CatalogueFile, catalogue_format, check_new
     from galaxy_edge.fits.field import COLUMNS
 
     units = [str(f) for f in frames] + [[b.strip() for b in spec.split(",")] for spec in bands]
@@ -114,9 +114,10 @@ def field(frames, model, out, positions, bands, planes, preview, threshold, min_
     for spec in bands:
         if len(spec.split(",")) != 3:
             raise click.BadParameter(f"expected three files, bluest first, got {spec!r}", param_hint="--bands")
-    if resume and catalogue_format(out) == "fits":
+    if catalogue_format(out) == "fits" and resume:
         raise click.UsageError("--resume needs a .csv or .jsonl catalogue (written frame by frame); "
                                "a FITS table is written once, at the end")
+    check_new(out, resume, overwrite)  # before any work, as the preview below
     if preview and preview.exists() and not (overwrite or resume):
         raise DataError(f"{preview}: already exists; choose another name or pass --overwrite")
     # As every device command opens its model: .tflite or .onnx, and a lost sidecar's warning said.

@@ -63,6 +63,18 @@ def _fits_table(rows, columns, meta):
     return buffer.getvalue()
 
 
+def check_new(path, resume=False, overwrite=False):
+    """Whether the catalogue exists; refused unless the run is to finish it (`resume`) or replace it.
+
+    Raises:
+        DataError: the path exists and neither `resume` nor `overwrite` is set.
+    """
+    exists = Path(path).exists()
+    if exists and not (resume or overwrite):
+        raise DataError(f"{path}: already exists; choose another name, pass --overwrite, or --resume to finish that run")
+    return exists
+
+
 class CatalogueFile:
     """A catalogue written frame by frame as a run goes, and, with `resume`, what an earlier run already wrote.
 
@@ -86,9 +98,7 @@ class CatalogueFile:
         self.path, self.columns = Path(path), list(columns)
         self.format = catalogue_format(path)
         self.done, self.frames, self.last, self.rows, self.stream = set(), set(), None, [], None
-        self.exists = self.path.exists()
-        if self.exists and not (resume or overwrite):
-            raise DataError(f"{path}: already exists; choose another name, pass --overwrite, or --resume to finish that run")
+        self.exists = check_new(path, resume, overwrite)
         self.resume = resume
         if self.exists and resume and self.format != "fits":
             self._read_done()
