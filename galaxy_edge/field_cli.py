@@ -107,6 +107,8 @@ def field(frames, model, out, positions, bands, planes, preview, threshold, min_
         raise click.UsageError("give FRAMES (or --bands) to detect galaxies, or --positions to classify targets: not both")
     if not units and not positions:
         raise click.UsageError("give at least one FRAME, --bands or --positions")
+    if positions and preview:
+        raise click.UsageError("--preview draws the galaxies detected in FRAMES; --positions detects none")
     if workers and scheduler:
         raise click.UsageError("--workers starts a local cluster, --scheduler uses a running one: pass one of them")
     if resume and overwrite:
