@@ -134,7 +134,7 @@ def field(frames, model, out, positions, bands, planes, preview, threshold, min_
     columns = list(COLUMNS) + [f"p_{name}" for name in clf.class_names] + (["error"] if positions else [])
     catalogue = CatalogueFile(out, columns, resume=resume, overwrite=overwrite)
     if catalogue.done:
-        _info(f"Resuming {out}: {len(catalogue.done)} galaxies of {len(catalogue.frames)} frame(s) already in it")
+        _info(f"Resuming {out}: {len(catalogue.done)} row(s) of {len(catalogue.frames)} frame(s) already in it")
     if positions:
         from galaxy_edge.fits.positions import read_targets
 
@@ -179,10 +179,9 @@ def _collect(results, catalogue, single):
             failed += 1
             _info(f"Error: {result}")
             continue
-        rows = result if isinstance(result, list) else result.rows
+        rows = catalogue.write(result if isinstance(result, list) else result.rows)
         for row in rows:
             _print_row(name, row)
-        catalogue.write(rows)
         frames += 1
         galaxies += sum(row.get("error") is None for row in rows)
         failed += sum(row.get("error") is not None for row in rows)

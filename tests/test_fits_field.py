@@ -312,8 +312,9 @@ def test_field_resume_finishes_a_cut_short_catalogue_frame_by_frame(frames, devi
     again = run("field", *names, "--model", int8, "--out", cut, "--resume")
     assert again.exit_code == 0, again.output
     assert cut.read_text() == text  # every galaxy once, in order
-    assert f"Resuming {cut}: {second[0] + 1} galaxies of 2 frame(s) already in it" in again.stderr
+    assert f"Resuming {cut}: {second[0] + 1} row(s) of 2 frame(s) already in it" in again.stderr
     assert "f1.fits: 320x320 px" not in again.stderr and "f2.fits: 320x320 px" in again.stderr  # frame 1 not redone
+    assert f"Wrote {len(rows) - second[0] - 1} galaxies from 2 frame(s)" in again.stderr
     done = run("field", *names, "--model", int8, "--out", cut, "--resume")
     assert done.exit_code == 0 and cut.read_text() == text
     fits_resume = run("field", *names, "--model", int8, "--out", tmp_path / "c.fits", "--resume")
@@ -404,7 +405,7 @@ def test_positions_classify_the_galaxy_at_each_target_as_detection_does(frames, 
     assert "position (900.0, 5.0) is off the frame (320 x 320 px)" in errors["bad2"]
     assert "no celestial WCS in the frame's header to place RA, Dec: give x and y" in errors["bad3"]
     assert errors["ok"] == "" and rows[-2]["label"] and rows[-2]["ra"] == ""
-    assert errors["bad4"] == "row 7: x is not a number: 'north'".replace("7", str(len(targets) + 5))
+    assert errors["bad4"] == f"{tmp_path / 't' / 'targets.csv'} row {len(targets) + 5}: x is not a number: 'north'"
     assert "4 target(s) could not be classified" in result.stderr
 
 

@@ -104,10 +104,9 @@ class CatalogueFile:
             self._read_done()
 
     def write(self, rows):
-        """Append one frame's rows (those not already in the file), flushed before the next frame."""
+        """Append one frame's rows, flushed before the next frame; return those written (not already in the file)."""
+        rows = [row for row in rows if (row["frame"], str(row["id"])) not in self.done]
         for row in rows:
-            if (row["frame"], str(row["id"])) in self.done:
-                continue
             if self.format == "fits":
                 self.rows.append(row)
                 continue
@@ -116,6 +115,7 @@ class CatalogueFile:
                 stream.append(_csv_line(["" if row.get(c) is None else row[c] for c in self.columns]))
             else:
                 stream.append(json_line(row, self.columns))
+        return rows
 
     def _open(self):
         # On the first row, so that a run that fails before any writes no file (and replaces none).

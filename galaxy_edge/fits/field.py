@@ -194,6 +194,9 @@ def classify_positions(paths, targets, classifier, options=None, name=None):
                 x, y = t.x - 1, t.y - 1
                 if wcs is not None:
                     row["ra"], row["dec"] = (round(float(v), 7) for v in wcs.all_pix2world(x, y, 0))
+        if not (np.isfinite(x) and np.isfinite(y)):
+            row["error"] = f"{frame}: RA {t.ra:g}, Dec {t.dec:g} has no place in the frame's projection"
+            continue
         row["x"], row["y"] = round(x + 1, 3), round(y + 1, 3)
         if not (-0.5 <= x < w - 0.5 and -0.5 <= y < h - 0.5):
             row["error"] = f"{frame}: position ({x + 1:.1f}, {y + 1:.1f}) is off the frame ({w} x {h} px)"

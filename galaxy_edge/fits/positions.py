@@ -49,26 +49,26 @@ def _groups(path, key, rows):
             yield frame, group
             group = []
         frame = name
-        group.append(_target(row, number, name))
+        group.append(_target(row, f"{path} row {number}", number, name))
     if group:
         yield frame, group
 
 
-def _target(row, number, frame):
+def _target(row, where, number, frame):
     ident = row.get("id")
     ident = number if ident in (None, "") else _identifier(ident)
     if not frame:
-        return Target(ident, error=f"row {number}: no frame")
+        return Target(ident, error=f"{where}: no frame")
     try:
         x, y, ra, dec, size = (_number(row.get(k), k) for k in ("x", "y", "ra", "dec", "size"))
     except ValueError as e:
-        return Target(ident, error=f"row {number}: {e}")
+        return Target(ident, error=f"{where}: {e}")
     if x is None or y is None:
         x = y = None
         if ra is None or dec is None:
-            return Target(ident, error=f"row {number}: no position: give x and y, or ra and dec")
+            return Target(ident, error=f"{where}: no position: give x and y, or ra and dec")
     if size is not None and not size >= 1:
-        return Target(ident, error=f"row {number}: size {size:g} is not a number of pixels")
+        return Target(ident, error=f"{where}: size {size:g} is not a number of pixels")
     return Target(ident, x, y, ra, dec, size)
 
 
