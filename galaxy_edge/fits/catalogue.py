@@ -155,7 +155,10 @@ class CatalogueFile:
             reader = csv.reader(io.StringIO("\n".join(lines)))
             if next(reader, None) != self.columns:
                 raise _not_ours(self.path, f"its header is not {','.join(self.columns)}")
-            keys = [(row[0], row[1]) for row in reader if row]
+            rows = [row for row in reader if row]
+            if any(len(row) != len(self.columns) for row in rows):
+                raise _not_ours(self.path, f"a row does not have the {len(self.columns)} columns of its header")
+            keys = [(row[0], row[1]) for row in rows]
         else:
             keys = []
             for number, line in enumerate(lines, 1):

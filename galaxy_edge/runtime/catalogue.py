@@ -21,7 +21,8 @@ def catalogue_paths(path):
     Raises:
         DataError: the file has no `path` column, or cannot be read as CSV or Parquet.
     """
-    names = (str(row["path"]).strip() for row in catalogue_rows(path, ["path"], ["path"]) if row["path"])
+    _, rows = catalogue_rows(path, ["path"], ["path"])
+    names = (str(row["path"]).strip() for row in rows if row["path"])
     return [located(path, name) for name in names if name]
 
 
