@@ -1,5 +1,6 @@
 """Trial: the default recipe plus real pixels in two classes: gz1-sdss-pool galaxies as `normal` and
-real-pixel pairs of them as `merger` (real_pairs.py), mixed into the synthetic training set.
+real-pixel pairs of them as `merger` (galaxy_edge/data/real_pairs.py), mixed into the synthetic
+training set. Kept as the trial was run; the recipe is now `galaxy-edge train --real-normals DIR`.
 
     python benchmarks/trials/pairs_train.py runs/pairs-seed222 --seed 222 [--per-class 1000]
 Writes a standard run folder that `galaxy-edge export` takes.
@@ -14,9 +15,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aux_train import pool, synth  # noqa: E402  (the trials' cached synthetic sky and real pool)
-from real_pairs import real_set  # noqa: E402
 from trial_run import save_run  # noqa: E402
 
+from galaxy_edge.data.real_pairs import real_set  # noqa: E402
 from galaxy_edge.train.loop import TrainOptions, split  # noqa: E402
 
 
