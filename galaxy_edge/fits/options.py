@@ -53,6 +53,8 @@ class FieldOptions:
         min_cutout: smallest cutout side in pixels (a barely resolved galaxy still gets some sky).
         max_cutout: largest cutout side in pixels.
         planes: for a cube, the 1-based planes to use, bluest first.
+        cutout_size: side in pixels of the cutout at a target's position (`field --positions`)
+            when its catalogue row gives no size: a galaxy of 9 px half-light radius at cutout_scale.
         mask_stars: replace the pixels of stars (the footprints of sources not called galaxies,
             `detect.footprints`) in a galaxy's cutout by sky noise, as the training images hold no
             foreground stars; neighbouring galaxies are kept.
@@ -63,4 +65,5 @@ class FieldOptions:
     min_cutout: int = 24
     max_cutout: int = 1024
     planes: list = None
+    cutout_size: int = 64
     mask_stars: bool = True
