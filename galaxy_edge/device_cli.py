@@ -210,8 +210,9 @@ def _cluster_records(model, items, num_threads, top_k, workers, scheduler, batch
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
 @click.option("--confusion-png", type=click.Path(path_type=Path), help="Also draw the confusion matrix to this PNG.")
+@click.option("--overwrite", is_flag=True, help="Replace the --confusion-png file if it exists.")
 @THREADS_OPTION
-def evaluate(model, data, as_json, confusion_png, num_threads):
+def evaluate(model, data, as_json, confusion_png, overwrite, num_threads):
     """Accuracy, macro AUC, per-class precision/recall and confusion matrix of a model on labelled data.
 
     --model is a .tflite file (run with LiteRT, no TensorFlow), or a run folder or its
@@ -225,6 +226,11 @@ def evaluate(model, data, as_json, confusion_png, num_threads):
         from galaxy_edge.errors import ModelError
 
         raise ModelError(f"{model}: no such model file")
+    if confusion_png and (confusion_png.exists() or confusion_png.is_symlink()) and not overwrite:
+        from galaxy_edge.errors import DataError
+
+        # Checked before the evaluation, so a long run does not end by refusing to write.
+        raise DataError(f"{confusion_png}: already exists; choose another name or pass --overwrite")
     report = run_evaluation(model, load_dataset(data), num_threads=num_threads)
     if confusion_png:
         from galaxy_edge import atomic

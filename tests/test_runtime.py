@@ -332,6 +332,18 @@ def test_evaluate_confusion_png_under_a_file_is_a_clear_error(int8, labelled_npz
     assert blocker.read_text() == "a file where a folder is needed"
 
 
+def test_evaluate_never_writes_over_an_existing_confusion_png_unless_told(int8, labelled_npz, tmp_path):
+    png = tmp_path / "cm.png"
+    png.write_text("someone's notes")
+    result = run("evaluate", "--model", int8, "--data", labelled_npz, "--confusion-png", png)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: {png}: already exists; choose another name or pass --overwrite"
+    assert png.read_text() == "someone's notes"
+    result = run("evaluate", "--model", int8, "--data", labelled_npz, "--confusion-png", png, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert Image.open(png).format == "PNG"
+
+
 # --- benchmark --------------------------------------------------------------------------------
 
 
