@@ -181,10 +181,14 @@ def synth(out, count, seed, fmt, as_field, size, stars, bands, overwrite):
     help="mirrored: every GPU of this machine; multi-worker: several machines, described by TF_CONFIG.",
 )
 @click.option("--stream", is_flag=True, help="Read a --data image folder from disk as training goes, not into memory.")
+@click.option("--real-normals", type=click.Path(path_type=Path),
+              help="A folder of real images of ordinary galaxies of one survey: some train as normal, pairs of others as merger.")
+@click.option("--real-count", type=click.IntRange(1), default=1000, show_default=True,
+              help="Real images per class with --real-normals (the folder needs three times as many).")
 @click.option("--out", type=click.Path(path_type=Path), help="Run folder. Default: runs/<time>-<arch>.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_rate, schedule, label_smoothing, init,
-          distribute, stream, out, overwrite):
+          distribute, stream, real_normals, real_count, out, overwrite):
     """Train a galaxy classifier and write a run folder.
 
     The folder holds the Keras model, its metadata, history, validation metrics
@@ -217,6 +221,8 @@ def train(data, arch, epochs, batch_size, seed, synth_count, augment, learning_r
         init=str(init) if init else None,
         distribute=distribute,
         stream=stream,
+        real_normals=str(real_normals) if real_normals else None,
+        real_count=real_count,
     )
     out = out or RUNS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{arch}"
     run, report = run_training(options, out, overwrite=overwrite, log=_info)

@@ -121,6 +121,36 @@ def test_train_with_too_few_images_says_so(tmp_path):
 
 
 @needs_tf
+def test_train_with_real_normals_adds_them_and_their_pairs_to_the_training_split(tmp_path):
+    from PIL import Image
+
+    from galaxy_edge.data.synth import generate
+
+    real = tmp_path / "real" / "spiral"
+    real.mkdir(parents=True)
+    for i, g in enumerate(generate(12, seed=3, classes=[0])[0]):
+        Image.fromarray(g).save(real / f"{i}.png")
+    run = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["train", "--synth-count", "40", "--epochs", "1", "--real-normals",
+                                      str(tmp_path / "real"), "--real-count", "4", "--out", str(run)])
+    assert result.exit_code == 0, result.output
+    assert "4 real-pixel pairs of others as merger" in result.output
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["n_train"] == 32 + 8 and metrics["n_val"] == 8  # validation stays synthetic
+    meta = json.loads((run / "metadata.json").read_text())
+    assert meta["training"]["real_normals"] == str(tmp_path / "real") and meta["training"]["real_count"] == 4
+    assert "4 real normals and 4 real pairs" in meta["data"]
+
+
+@needs_tf
+def test_train_with_a_missing_real_normals_folder_fails_before_drawing_the_data(tmp_path):
+    missing = tmp_path / "nope"
+    result = CliRunner().invoke(cli, ["train", "--real-normals", str(missing), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: {missing}: --real-normals takes a folder of real galaxy images"
+
+
+@needs_tf
 def test_fine_tuning_reports_the_gain(built_models, tmp_path):
     result = CliRunner().invoke(
         cli,

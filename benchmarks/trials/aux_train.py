@@ -9,19 +9,14 @@ Writes a standard run folder (4-class model only) that `galaxy-edge export` take
 import argparse
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from galaxy_edge import CLASS_NAMES, atomic  # noqa: E402
-from galaxy_edge.data.npz import save_npz  # noqa: E402
-from galaxy_edge.metadata import base_metadata  # noqa: E402
-from galaxy_edge.metrics import classification_report  # noqa: E402
 from galaxy_edge.preprocess import load_image  # noqa: E402
-from galaxy_edge.train.loop import CALIBRATION_SAMPLES, TrainOptions, split, stratified_sample  # noqa: E402
+from galaxy_edge.train.loop import TrainOptions, split  # noqa: E402
 
 CACHE = ROOT / "runs" / "trial-cache"
 POOL = ROOT.parent / "shared" / "data" / "gz1-sdss-pool"
@@ -65,7 +60,8 @@ def main():
 
     from galaxy_edge.data import Dataset
     from galaxy_edge.train.augment import augment_batch
-    from galaxy_edge.train.models import build_model, snap_conv_weights
+    from galaxy_edge.train.models import build_model
+    from trial_run import save_run
 
     opts = TrainOptions(seed=args.seed).resolved()
     keras.utils.set_random_seed(opts.seed)
@@ -77,7 +73,8 @@ def main():
     xs, ys = synth()
     if args.quick:
         xs, ys, opts.epochs = xs[:400], ys[:400], 1
-    x_train, x_val, y_train, y_val = split(Dataset(xs, ys, "synthetic"), opts.val_fraction, opts.seed)
+    split_data = split(Dataset(xs, ys, "synthetic"), opts.val_fraction, opts.seed)
+    x_train, _, y_train, _ = split_data
     xr, yr = pool()
     if args.quick:
         xr, yr = xr[::20], yr[::20]
@@ -102,25 +99,8 @@ def main():
     )
     started = time.monotonic()
     model.fit(ds, epochs=opts.epochs, verbose=2)
-    secs = time.monotonic() - started
-
-    clf = keras.Model(base.input, base.output)
-    snap_conv_weights(clf)
-    probs = clf.predict(x_val, verbose=0)
-    report = classification_report(y_val, probs, CLASS_NAMES)
-    report.update(train_seconds=round(secs, 1), n_train=int(n_s), n_val=int(len(x_val)), n_aux=int(n_r))
-    print(f"synthetic validation accuracy {report['accuracy']:.3f} ({secs:.0f} s)")
-    meta = base_metadata("edge")
-    meta.update(parameters=clf.count_params(), data="synthetic sky + gz1-sdss-pool auxiliary head (trial)",
-                training={**{k: v for k, v in asdict(opts).items() if k != "data"}, "aux_weight": args.aux_weight})
-    meta["versions"].update(tensorflow=tf.__version__, keras=keras.__version__)
-    cal = stratified_sample(y_train, CALIBRATION_SAMPLES, opts.seed)
-    with atomic.staged_dir(Path(args.out), overwrite=True) as tmp:
-        clf.save(tmp / "model.keras")
-        atomic.write_json(tmp / "metadata.json", meta)
-        atomic.write_json(tmp / "metrics.json", report)
-        save_npz(tmp / "validation.npz", x_val, y_val)
-        save_npz(tmp / "calibration.npz", x_train[cal], y_train[cal])
+    save_run(args.out, keras.Model(base.input, base.output), opts, split_data, time.monotonic() - started,
+             "synthetic sky + gz1-sdss-pool auxiliary head (trial)", aux_weight=args.aux_weight)
 
 
 if __name__ == "__main__":

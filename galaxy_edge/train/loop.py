@@ -25,6 +25,9 @@ DEFAULTS = {
 # Measured on the previous release's default model (seed 222): 200 calibration images gave
 # 99.0% int8/float agreement on 487 real galaxies, 1,000 gave 99.2%.
 CALIBRATION_SAMPLES = 1000
+# Real normals and as many real pairs with --real-normals: measured with 1,000 of each beside the
+# 4,000 synthetic training images (docs/accuracy-history.md).
+REAL_COUNT = 1000
 # With --stream the validation images are held in memory (metrics, export's parity check): at most this many.
 STREAM_VALIDATION_MAX = 5000
 
@@ -55,6 +58,10 @@ class TrainOptions:
             `batch_size` is then per replica, and the global batch and learning rate scale with the replicas.
         stream: read an image folder from disk as training goes (tf.data), instead of loading it into
             memory first; only the validation split (at most STREAM_VALIDATION_MAX images) is loaded.
+        real_normals: a folder of real images of ordinary galaxies of one survey: `real_count` of them
+            join the training split as `normal`, and `real_count` real-pixel pairs of others as `merger`
+            (`galaxy_edge.data.real_pairs`). Validation stays on the synthetic sky.
+        real_count: real images per class with `real_normals`.
     """
 
     data: str = None
@@ -72,6 +79,8 @@ class TrainOptions:
     label_smoothing: float = None
     distribute: str = None
     stream: bool = False
+    real_normals: str = None
+    real_count: int = REAL_COUNT
 
     def resolved(self):
         """A copy with every None replaced by its default."""
@@ -114,6 +123,11 @@ def train(options, out, overwrite=False, log=print):
     out.parent.mkdir(parents=True, exist_ok=True)  # an unusable --out fails now, not after training
     if opts.stream and not (opts.data and Path(opts.data).is_dir()):
         raise GalaxyEdgeError(f"{opts.data or 'the synthetic sky'}: --stream reads an image folder (DIR/<class>/)")
+    if opts.real_normals and not Path(opts.real_normals).is_dir():
+        raise GalaxyEdgeError(f"{opts.real_normals}: --real-normals takes a folder of real galaxy images")
+    if opts.real_normals and (opts.stream or opts.distribute):
+        raise GalaxyEdgeError(f"{opts.real_normals}: --real-normals is held in memory; it does not combine with "
+                              "--stream or --distribute")
 
     # MultiWorkerMirroredStrategy must exist before any other TensorFlow work.
     strategy, plan = None, None
@@ -156,6 +170,15 @@ def train(options, out, overwrite=False, log=print):
         x_train, x_val, y_train, y_val = split(dataset, opts.val_fraction, opts.seed)
     log(f"Data: {source}: {len(y_train)} training and {len(y_val)} validation images"
         + (" (training images streamed from disk)" if opts.stream else ""))
+    if opts.real_normals:
+        from galaxy_edge.data.real_pairs import load_real_set
+
+        # The same real images and pairs whatever the training seed: the seed varies the model, not the data.
+        x_real, y_real = load_real_set(opts.real_normals, opts.real_count, seed=0, log=log)
+        x_train, y_train = np.concatenate([x_train, x_real]), np.concatenate([y_train, y_real])
+        source = f"{source} + {opts.real_count} real normals and {opts.real_count} real pairs from {opts.real_normals}"
+        log(f"Real pixels: {opts.real_count} galaxies from {opts.real_normals} as normal, "
+            f"{opts.real_count} real-pixel pairs of others as merger (training split only)")
 
     learning_rate = base_rate
     if opts.schedule == "cosine":

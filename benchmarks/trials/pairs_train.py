@@ -1,0 +1,66 @@
+"""Trial: the default recipe plus real pixels in two classes: gz1-sdss-pool galaxies as `normal` and
+real-pixel pairs of them as `merger` (galaxy_edge/data/real_pairs.py), mixed into the synthetic
+training set. Kept as the trial was run; the recipe is now `galaxy-edge train --real-normals DIR`.
+
+    python benchmarks/trials/pairs_train.py runs/pairs-seed222 --seed 222 [--per-class 1000]
+Writes a standard run folder that `galaxy-edge export` takes.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from aux_train import pool, synth  # noqa: E402  (the trials' cached synthetic sky and real pool)
+from trial_run import save_run  # noqa: E402
+
+from galaxy_edge.data.real_pairs import real_set  # noqa: E402
+from galaxy_edge.train.loop import TrainOptions, split  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--seed", type=int, default=222)
+    ap.add_argument("--per-class", type=int, default=1000, help="real normals, and as many real pairs")
+    ap.add_argument("--quick", action="store_true", help="smoke test: 400 synthetic images, 1 epoch")
+    args = ap.parse_args()
+    import keras
+    import tensorflow as tf
+
+    from galaxy_edge.data import Dataset
+    from galaxy_edge.train.augment import augment_batch
+    from galaxy_edge.train.models import build_model
+
+    opts = TrainOptions(seed=args.seed).resolved()
+    keras.utils.set_random_seed(opts.seed)
+    model = build_model("edge", seed=opts.seed)
+    xs, ys = synth()
+    per_class = args.per_class
+    if args.quick:
+        xs, ys, opts.epochs, per_class = xs[:400], ys[:400], 1, 50
+    split_data = split(Dataset(xs, ys, "synthetic"), opts.val_fraction, opts.seed)
+    x_train, _, y_train, _ = split_data
+    # The same real set for every training seed: the seed varies the model, not the data.
+    xr, yr = real_set(pool()[0], per_class, seed=0)
+    x_all, y_all = np.concatenate([x_train, xr]), np.concatenate([y_train, yr])
+
+    ds = tf.data.Dataset.from_tensor_slices((x_all, np.eye(4, dtype=np.float32)[y_all]))
+    ds = ds.shuffle(len(x_all), seed=opts.seed, reshuffle_each_iteration=True).batch(opts.batch_size)
+    stream = tf.random.Generator.from_seed(opts.seed)
+    ds = ds.map(lambda x, y: (augment_batch(tf.cast(x, tf.float32), stream), y)).prefetch(2)
+    steps = opts.epochs * int(np.ceil(len(x_all) / opts.batch_size))
+    lr = keras.optimizers.schedules.CosineDecay(opts.learning_rate, decay_steps=steps, alpha=0.05)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=opts.label_smoothing))
+    started = time.monotonic()
+    model.fit(ds, epochs=opts.epochs, verbose=2)
+    save_run(args.out, model, opts, split_data, time.monotonic() - started,
+             "synthetic sky + gz1-sdss-pool normals and real-pixel pairs as mergers (trial)", real_per_class=per_class)
+
+
+if __name__ == "__main__":
+    main()

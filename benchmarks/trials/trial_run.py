@@ -1,0 +1,47 @@
+"""What every training trial shares: its run folder, written as `galaxy-edge train` writes one, for `galaxy-edge export`."""
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from galaxy_edge import CLASS_NAMES, atomic
+from galaxy_edge.data.npz import save_npz
+from galaxy_edge.metadata import base_metadata
+from galaxy_edge.metrics import classification_report
+from galaxy_edge.train.loop import CALIBRATION_SAMPLES, stratified_sample
+
+
+def save_run(out, clf, opts, split_data, seconds, data, **training):
+    """Snap, score on the synthetic validation split and write the 4-class model `clf` as a run folder.
+
+    Args:
+        out: run folder (replaced).
+        clf: the Keras 4-class model.
+        opts: the resolved TrainOptions.
+        split_data: (x_train, x_val, y_train, y_val) of the synthetic sky; calibration comes from x_train.
+        seconds: training time.
+        data: what the model was trained on, for its metadata.
+        **training: the trial's own settings, recorded beside the options.
+    """
+    import keras
+    import tensorflow as tf
+
+    from galaxy_edge.train.models import snap_conv_weights
+
+    x_train, x_val, y_train, y_val = split_data
+    snap_conv_weights(clf)
+    report = classification_report(y_val, clf.predict(x_val, verbose=0), CLASS_NAMES)
+    report.update(train_seconds=round(seconds, 1), n_train=int(len(x_train)), n_val=int(len(x_val)))
+    print(f"synthetic validation accuracy {report['accuracy']:.3f} ({seconds:.0f} s)")
+    meta = base_metadata("edge")
+    meta.update(parameters=clf.count_params(), data=data,
+                training={**{k: v for k, v in asdict(opts).items() if k != "data"}, **training})
+    meta["versions"].update(tensorflow=tf.__version__, keras=keras.__version__)
+    cal = stratified_sample(y_train, CALIBRATION_SAMPLES, opts.seed)
+    with atomic.staged_dir(Path(out), overwrite=True) as tmp:
+        clf.save(tmp / "model.keras")
+        atomic.write_json(tmp / "metadata.json", meta)
+        atomic.write_json(tmp / "metrics.json", report)
+        save_npz(tmp / "validation.npz", x_val, y_val)
+        save_npz(tmp / "calibration.npz", np.asarray(x_train[cal]), np.asarray(y_train[cal]))
