@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from galaxy_edge import atomic  # noqa: E402
-from runtime_speed import PILLOW_FLOOR  # noqa: E402
+from runtime_speed import PILLOW_FLOOR, scheduling  # noqa: E402
 
 ONE = ["--decode-threads", "1"]
 CONFIGS = {
@@ -126,16 +126,6 @@ def _kill_a_worker(proc, memory, out, lines):
             return pid, time.perf_counter()
         time.sleep(0.01)
     raise SystemExit("the run ended before a worker could be killed")
-
-
-def _scheduling():
-    """This run's CPU share: its nice value, and its autogroup (with autogroups on, nice counts only
-    within a session: a nice-19 job in another session gets an equal share of the CPU)."""
-    try:
-        autogroup = Path("/proc/self/autogroup").read_text().strip()
-    except OSError:
-        autogroup = None
-    return {"nice": os.nice(0), "autogroup": autogroup}
 
 
 def main():
@@ -229,7 +219,7 @@ def main():
         "runs": runs,
         f"runs_{SMALL}_images": fixed,
         "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
-        "scheduling": _scheduling(),
+        "scheduling": scheduling(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
