@@ -1,13 +1,15 @@
 """Build the default model that ships inside the package (galaxy_edge/models/).
 
-Trains the default recipe (`galaxy-edge train`, seed 222, as `make demo` does) unless --run names
-a run folder already trained, keeps its Keras model without the optimizer state (for
+Trains the shipped recipe unless --run names a run folder already trained: `galaxy-edge train`
+with training seed 222 and real pixels from ../shared/data/gz1-sdss-pool (`--real-normals`: 1,000 of
+its Galaxy Zoo 1 SDSS galaxies as `normal`, 1,000 real-pixel pairs of others as `merger`; see
+galaxy_edge/models/README.md for where the images come from). It keeps the run's Keras model without the optimizer state (for
 `galaxy-edge train --init default`), exports it to int8 and float32 through `galaxy-edge export`
 (calibrated and checked on the run's own calibration and validation images), and swaps the files
 into galaxy_edge/models/ in one rename. The sidecars' hashes chain the files: each .tflite's
 `source_model_sha256` is the shipped model.keras.
 
-    python benchmarks/build_default_model.py [--run runs/default] [--skip-train] [-- extra train flags]
+    python benchmarks/build_default_model.py [--run runs/default] [--skip-train] [--real-normals DIR] [-- extra train flags]
 """
 
 import argparse
@@ -24,18 +26,23 @@ from galaxy_edge import atomic  # noqa: E402
 from galaxy_edge.default_model import MODELS_DIR  # noqa: E402
 
 VARIANTS = ("int8", "float32")
+REAL_NORMALS = ROOT.parent / "shared" / "data" / "gz1-sdss-pool"
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/default", help="run folder to train into, or to take as it is")
     ap.add_argument("--skip-train", action="store_true", help="take --run as it is")
+    ap.add_argument("--real-normals", type=Path, default=REAL_NORMALS, help="real SDSS galaxies for --real-normals")
     ap.add_argument("train_args", nargs="*", help="extra flags for galaxy-edge train (after --)")
     args = ap.parse_args()
     exe = str(Path(sys.executable).parent / "galaxy-edge")
     run = Path(args.run)
     if not args.skip_train:
-        subprocess.run([exe, "train", "--out", str(run), "--overwrite", *args.train_args], check=True)
+        if not args.real_normals.is_dir():
+            sys.exit(f"{args.real_normals}: not found; the shipped recipe trains on these real galaxies (--real-normals DIR)")
+        subprocess.run([exe, "train", "--out", str(run), "--overwrite", "--real-normals", str(args.real_normals),
+                        *args.train_args], check=True)
 
     import keras
 

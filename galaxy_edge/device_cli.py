@@ -125,7 +125,9 @@ def classify(images, model, as_json, out, resume, top_k, num_threads, decode_thr
       {"path": ..., "label": ..., "score": ..., "probabilities": {"normal": ..., ...}, "top_k": [...]}
     and for an image that cannot be read: {"path": ..., "error": ...}.
     --out FILE writes the same to a JSON Lines file, or one row per image (path, label, score,
-    p_<class>..., error) to CSV or Parquet; an existing FILE is refused unless --resume.
+    p_<class>..., error) to CSV or Parquet (a .parquet is a dataset folder of part files, read
+    whole by pandas.read_parquet); an existing FILE is refused unless --resume. Every result
+    is on disk as soon as it is reported, so a killed run resumes with --resume.
 
     \b
     On a cluster (needs the [cluster] extra: dask, distributed, pyarrow), tasks are batches

@@ -131,7 +131,7 @@ def test_an_existing_results_file_is_refused_without_resume(int8, folder, tmp_pa
         # No final newline: what looks like a torn line must stay, since the file is not ours.
         (".jsonl", b'{"night": 3}\n{"night": 4}', "line 1 is not a result"),
         (".csv", b"ra,dec\n1,2", "its header is not path,label,score,"),
-        (".parquet", b"PAR1 not really", "not a complete Parquet file"),
+        (".parquet", b"PAR1 not really", "a file; galaxy-edge writes Parquet results as a folder of part files"),
     ],
 )
 def test_resume_refuses_a_file_that_is_not_ours(int8, folder, tmp_path, suffix, content, why):
@@ -143,14 +143,21 @@ def test_resume_refuses_a_file_that_is_not_ours(int8, folder, tmp_path, suffix, 
     assert out.read_bytes() == content
 
 
-def test_resume_refuses_a_parquet_table_of_someone_else(int8, folder, tmp_path):
+@pytest.mark.parametrize("name, why", [
+    ("part.0.parquet", "it holds part.0.parquet, which galaxy-edge did not write"),  # as Dask names its parts
+    ("part-000000.parquet", "part-000000.parquet holds no galaxy-edge results of classes"),
+])
+def test_resume_refuses_a_parquet_folder_of_someone_else(int8, folder, tmp_path, name, why):
     import pyarrow as pa
 
     out = tmp_path / "catalogue.parquet"
-    pq.write_table(pa.table({"path": ["a.png"], "label": ["normal"]}), out)
+    out.mkdir()
+    pq.write_table(pa.table({"path": ["a.png"], "label": ["normal"]}), out / name)
+    before = (out / name).read_bytes()
     result = run("classify", "--model", int8, folder, "--out", out, "--resume")
     assert result.exit_code == 1
-    assert "no galaxy-edge results of classes" in result.output
+    assert f"Error: {out}: not a galaxy-edge classify results file ({why}" in result.output
+    assert [p.name for p in out.iterdir()] == [name] and (out / name).read_bytes() == before
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
@@ -181,7 +188,7 @@ def test_resume_needs_out(int8, folder):
     assert "--resume needs --out" in result.output
 
 
-@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
 def test_a_run_killed_with_sigkill_resumes_to_every_image_once(int8, big_folder, tmp_path, suffix):
     out = tmp_path / f"results{suffix}"
     cmd = [*GALAXY_EDGE, "classify", "--model", str(int8), str(big_folder), "--out", str(out), "--no-progress"]
@@ -192,8 +199,63 @@ def test_a_run_killed_with_sigkill_resumes_to_every_image_once(int8, big_folder,
     assert seen < 1200, "the run ended before it could be interrupted"
     result = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+    kept = int(result.stderr.split(f"Resuming {out}: ")[1].split()[0])
+    assert kept >= seen - 1  # every result written before the kill (but a torn last line) was kept
     paths = [p for p, _, _ in read_results(out)]
-    assert sorted(paths) == sorted(str(p) for p in big_folder.glob("*.jpg"))  # all 1,200, none twice
+    assert paths == [str(p) for p in sorted(big_folder.glob("*.jpg"))]  # all 1,200, none twice, in order
+
+
+# A writer of Parquet results with 7-row parts, writing p000000, p000001, ... until it is killed.
+ENDLESS_PARQUET_RUN = """
+import itertools, sys
+from galaxy_edge import CLASS_NAMES
+from galaxy_edge.runtime.outputs import open_results_file
+writer, _ = open_results_file(sys.argv[1], CLASS_NAMES, part_rows=7)
+for i in itertools.count():
+    writer.write({"path": f"p{i:06d}", "label": "normal", "score": 1.0, "probabilities": dict.fromkeys(CLASS_NAMES, 0.25)})
+"""
+
+
+@pytest.mark.parametrize("parts", [3, 40])
+def test_parquet_parts_and_journal_killed_with_sigkill_resume_exactly_once(tmp_path, parts):
+    from galaxy_edge.runtime.outputs import open_results_file
+
+    out = tmp_path / "r.parquet"
+    proc = subprocess.Popen([sys.executable, "-c", ENDLESS_PARQUET_RUN, str(out)])
+    deadline = time.monotonic() + 60
+    while len(list(out.glob("part-*.parquet"))) < parts and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    writer, done = open_results_file(out, CLASS_NAMES, resume=True, part_rows=7)
+    n = len(done)
+    assert n >= 7 * parts and done == {f"p{i:06d}" for i in range(n)}  # every row reported before the kill
+    for i in range(n, n + 10):
+        writer.write({"path": f"p{i:06d}", "error": "the rest of the run"})
+    writer.close()
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith("part-")) == []  # no journal, no temporary
+    assert pq.read_table(out).column("path").to_pylist() == [f"p{i:06d}" for i in range(n + 10)]
+
+
+def test_parquet_resume_drops_the_journal_of_a_part_already_written(tmp_path):
+    from galaxy_edge.runtime.outputs import open_results_file
+
+    out = tmp_path / "r.parquet"
+    writer, _ = open_results_file(out, CLASS_NAMES, part_rows=5)
+    for i in range(10):
+        writer.write({"path": f"p{i}", "error": "x"})
+        if i == 5:
+            journal = (out / "_part-000001.jsonl").read_bytes()
+    writer.close()
+    # As a kill leaves it between writing a part and removing its journal, and while writing a part.
+    (out / "_part-000001.jsonl").write_bytes(journal + b'{"path": "p6", "la')
+    (out / ".part-000002.parquet.x1y2.tmp").write_bytes(b"PAR1")
+    writer, done = open_results_file(out, CLASS_NAMES, resume=True, part_rows=5)
+    assert done == {f"p{i}" for i in range(10)}
+    writer.write({"path": "p10", "error": "x"})
+    writer.close()
+    assert sorted(p.name for p in out.iterdir()) == [f"part-00000{i}.parquet" for i in range(3)]
+    assert pq.read_table(out).column("path").to_pylist() == [f"p{i}" for i in range(11)]
 
 
 # --- catalogues -------------------------------------------------------------------------------
@@ -281,11 +343,12 @@ def test_worker_killed_mid_run_loses_nothing_and_duplicates_nothing(int8, big_fo
 
 
 def _wait_for_lines(path, n, proc, timeout=120):
-    """Wait until `path` holds at least `n` lines; return how many it holds then."""
+    """Wait until `path` (or the journals of a Parquet folder) holds at least `n` lines; return how many then."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if path.exists():
-            lines = path.read_bytes().count(b"\n")
+            files = sorted(path.glob("_part-*.jsonl")) if path.is_dir() else [path]
+            lines = sum(f.read_bytes().count(b"\n") for f in files)
             if lines >= n:
                 return lines
         if proc.poll() is not None:
@@ -327,3 +390,37 @@ def test_ctrl_c_and_sigterm_stop_a_cluster_run_which_resumes(int8, big_folder, t
     result = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert [p for p, _, _ in read_results(out)] == [str(p) for p in sorted(big_folder.glob("*.jpg"))]
+
+
+def test_field_positions_and_resume_on_a_local_cluster(int8, tmp_path):
+    pytest.importorskip("sep")
+    import pyarrow as pa
+
+    for seed in (4, 5):
+        made = run("synth", "--field", "--out", tmp_path / f"f{seed}.fits", "--size", 300, "--count", 4, "--stars", 25,
+                   "--seed", seed)
+        assert made.exit_code == 0, made.output
+    frames = [tmp_path / "f4.fits", tmp_path / "f5.fits"]
+    whole = run("field", *frames, "--model", int8, "--out", tmp_path / "whole.csv")
+    assert whole.exit_code == 0, whole.output
+    text = (tmp_path / "whole.csv").read_text()
+    lines = text.splitlines(keepends=True)
+    (tmp_path / "cut.csv").write_text("".join(lines[:3]))  # the first frame cut short
+    resumed = run("field", *frames, "--model", int8, "--out", tmp_path / "cut.csv", "--resume", "--workers", "2")
+    assert resumed.exit_code == 0, resumed.output
+    assert (tmp_path / "cut.csv").read_text() == text
+    # The galaxies found, as a Parquet catalogue of targets, plus one on a frame that is not there.
+    found = list(csv.DictReader(open(tmp_path / "whole.csv")))
+    names = ["f4.fits" if r["frame"].endswith("f4.fits") else "f5.fits" for r in found] + ["gone.fits"]
+    pq.write_table(pa.table({"frame": names, "x": [float(r["x"]) for r in found] + [3.0],
+                             "y": [float(r["y"]) for r in found] + [3.0],
+                             "size": [int(r["cutout"]) for r in found] + [None]}), tmp_path / "targets.parquet")
+    local = run("field", "--positions", tmp_path / "targets.parquet", "--model", int8, "--out", tmp_path / "local.csv")
+    clustered = run("field", "--positions", tmp_path / "targets.parquet", "--model", int8, "--out", tmp_path / "dask.csv",
+                    "--workers", "2")
+    assert local.exit_code == clustered.exit_code == 3
+    assert (tmp_path / "dask.csv").read_text() == (tmp_path / "local.csv").read_text()
+    rows = list(csv.DictReader(open(tmp_path / "dask.csv")))
+    assert [r["id"] for r in rows] == [str(i) for i in range(1, len(found) + 2)]
+    assert [r["label"] for r in rows[:-1]] == [r["label"] for r in found]
+    assert "gone.fits: no such file" in rows[-1]["error"] and rows[-1]["label"] == ""

@@ -158,7 +158,7 @@ def test_field_refuses_to_overwrite_and_unknown_formats(frame, int8, tmp_path):
     path, _ = frame
     (tmp_path / "mine.csv").write_text("someone's notes\n")
     result = run("field", path, "--model", int8, "--out", tmp_path / "mine.csv")
-    assert result.exit_code == 1 and "mine.csv: already exists; choose another name or pass --overwrite" in result.output
+    assert result.exit_code == 1 and "mine.csv: already exists; choose another name, pass --overwrite, or --resume" in result.output
     assert (tmp_path / "mine.csv").read_text() == "someone's notes\n"
     result = run("field", path, "--model", int8, "--out", tmp_path / "c.txt")
     assert result.exit_code == 1 and "c.txt: a catalogue is .csv, .jsonl or .fits, not .txt" in result.output
@@ -270,3 +270,161 @@ def test_watch_frames_tries_a_failed_frame_again_when_it_changes(frame, int8, tm
     _, after = watch_frames(sky, int8, out)
     galaxies = [r for r in after[1:] if "object" in r]
     assert galaxies and after[-1]["file"] == "late.fits" and after[-1]["galaxies"] == len(galaxies)
+
+
+# --- resume and targets -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    """Three small frames with WCS, one without, and the detection catalogue of all four."""
+    folder = tmp_path_factory.mktemp("frames")
+    for seed in (1, 2, 3):
+        made = run("synth", "--field", "--out", folder / f"f{seed}.fits", "--size", 320, "--count", 4, "--stars", 25,
+                   "--seed", seed)
+        assert made.exit_code == 0, made.output
+    with fits.open(folder / "f3.fits") as hdul:
+        header = hdul[0].header.copy()
+        for key in list(header):
+            if key[:5] in ("CTYPE", "CRVAL", "CRPIX", "CDELT", "CD1_1", "CD1_2", "CD2_1", "CD2_2", "CUNIT"):
+                del header[key]
+        fits.PrimaryHDU(hdul[0].data, header=header).writeto(folder / "nowcs.fits")
+    return folder
+
+
+def field_rows(path):
+    return list(csv.DictReader(open(path)))
+
+
+def test_field_resume_finishes_a_cut_short_catalogue_frame_by_frame(frames, device_models, tmp_path):
+    int8 = device_models["int8"]
+    names = [frames / f"f{s}.fits" for s in (1, 2, 3)]
+    whole = run("field", *names, "--model", int8, "--out", tmp_path / "whole.csv")
+    assert whole.exit_code == 0, whole.output
+    text = (tmp_path / "whole.csv").read_text()
+    rows = field_rows(tmp_path / "whole.csv")
+    second = [i for i, r in enumerate(rows) if r["frame"] == str(names[1])]
+    assert len(second) >= 2 and rows[-1]["frame"] == str(names[2])
+    # As a kill leaves it: frame 1 whole, frame 2 cut short in the middle of a line.
+    lines = text.splitlines(keepends=True)
+    cut = tmp_path / "cut.csv"
+    cut.write_text("".join(lines[: second[0] + 2]) + lines[second[0] + 2][:17])
+    again = run("field", *names, "--model", int8, "--out", cut, "--resume")
+    assert again.exit_code == 0, again.output
+    assert cut.read_text() == text  # every galaxy once, in order
+    assert f"Resuming {cut}: {second[0] + 1} row(s) of 2 frame(s) already in it" in again.stderr
+    assert "f1.fits: 320x320 px" not in again.stderr and "f2.fits: 320x320 px" in again.stderr  # frame 1 not redone
+    assert f"Wrote {len(rows) - second[0] - 1} galaxies from 2 frame(s)" in again.stderr
+    done = run("field", *names, "--model", int8, "--out", cut, "--resume")
+    assert done.exit_code == 0 and cut.read_text() == text
+    fits_resume = run("field", *names, "--model", int8, "--out", tmp_path / "c.fits", "--resume")
+    assert fits_resume.exit_code == 2 and "--resume needs a .csv or .jsonl catalogue" in fits_resume.output
+
+
+def test_field_resume_refuses_a_file_that_is_not_its_catalogue(frames, device_models, tmp_path):
+    out = tmp_path / "mine.jsonl"
+    out.write_text('{"ra": 1}\n')
+    result = run("field", frames / "f1.fits", "--model", device_models["int8"], "--out", out, "--resume")
+    assert result.exit_code == 1
+    assert f"Error: {out}: not a galaxy-edge field catalogue (line 1 is not a row of frame,id," in result.output
+    assert out.read_text() == '{"ra": 1}\n'
+
+
+def test_field_killed_with_sigkill_resumes_to_the_same_catalogue(frames, device_models, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import shutil
+
+    names = []
+    for k in range(9):  # nine frames: a run long enough to be killed part-way
+        shutil.copy(frames / f"f{1 + k % 3}.fits", tmp_path / f"n{k}.fits")
+        names.append(str(tmp_path / f"n{k}.fits"))
+    cmd = [sys.executable, "-m", "galaxy_edge", "field", *names, "--model", str(device_models["int8"])]
+    reference = subprocess.run([*cmd, "--out", str(tmp_path / "whole.jsonl")], capture_output=True, text=True, timeout=300)
+    assert reference.returncode == 0, reference.stderr
+    out = tmp_path / "killed.jsonl"
+    proc = subprocess.Popen([*cmd, "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (out.exists() and out.read_bytes().count(b"\n") >= 3) and time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(out.read_bytes()) < len((tmp_path / "whole.jsonl").read_bytes()), "the run ended before it was killed"
+    result = subprocess.run([*cmd, "--out", str(out), "--resume"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert out.read_text() == (tmp_path / "whole.jsonl").read_text()
+
+
+def write_targets(path, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["frame", "id", "x", "y", "ra", "dec", "size"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_positions_classify_the_galaxy_at_each_target_as_detection_does(frames, device_models, tmp_path):
+    int8 = device_models["int8"]
+    detected = run("field", frames / "f1.fits", frames / "f2.fits", "--model", int8, "--out", tmp_path / "det.csv")
+    assert detected.exit_code == 0, detected.output
+    found = field_rows(tmp_path / "det.csv")
+    import os
+
+    rel = os.path.relpath(frames, tmp_path / "t")
+    targets = []
+    for k, r in enumerate(found):
+        # Every other target by its sky position; relative frame names, from the catalogue's folder.
+        pixel = {"x": r["x"], "y": r["y"]} if k % 2 else {"ra": r["ra"], "dec": r["dec"]}
+        targets.append({"frame": f"{rel}/{r['frame'].rsplit('/', 1)[1]}", "id": f"{100 + k}",
+                        "size": r["cutout"], **pixel})
+    bad = [
+        {"frame": f"{rel}/gone.fits", "id": "bad1", "x": "5", "y": "5"},
+        {"frame": f"{rel}/f1.fits", "id": "bad2", "x": "900", "y": "5"},
+        {"frame": f"{rel}/nowcs.fits", "id": "bad3", "ra": "150.1", "dec": "2.2"},
+        {"frame": f"{rel}/nowcs.fits", "id": "ok", "x": "160", "y": "160"},
+        {"frame": f"{rel}/nowcs.fits", "id": "bad4", "x": "north", "y": "160"},
+    ]
+    (tmp_path / "t").mkdir()
+    write_targets(tmp_path / "t" / "targets.csv", targets + bad)
+    result = run("field", "--positions", tmp_path / "t" / "targets.csv", "--model", int8, "--out", tmp_path / "pos.csv")
+    assert result.exit_code == 3, result.output
+    rows = field_rows(tmp_path / "pos.csv")
+    assert list(rows[0]) == list(COLUMNS) + ["p_normal", "p_ringed", "p_merger", "p_irregular", "error"]
+    assert [r["id"] for r in rows] == [t["id"] for t in targets + bad]
+    for want, got in zip(found, rows):
+        assert got["error"] == "" and got["label"] == want["label"] and got["cutout"] == want["cutout"]
+        assert float(got["score"]) == pytest.approx(float(want["score"]), abs=1e-5)
+        assert float(got["x"]) == pytest.approx(float(want["x"]), abs=0.01)
+        assert float(got["ra"]) == pytest.approx(float(want["ra"]), abs=1e-6)
+        assert got["flux"] == got["r50"] == ""  # measured only by detection
+    errors = {r["id"]: r["error"] for r in rows[len(found):]}
+    assert "gone.fits: no such file" in errors["bad1"]
+    assert "position (900.0, 5.0) is off the frame (320 x 320 px)" in errors["bad2"]
+    assert "no celestial WCS in the frame's header to place RA, Dec: give x and y" in errors["bad3"]
+    assert errors["ok"] == "" and rows[-2]["label"] and rows[-2]["ra"] == ""
+    assert errors["bad4"] == f"{tmp_path / 't' / 'targets.csv'} row {len(targets) + 5}: x is not a number: 'north'"
+    assert "4 target(s) could not be classified" in result.stderr
+
+
+def test_positions_need_a_frame_and_a_position_column(device_models, tmp_path):
+    (tmp_path / "t.csv").write_text("frame,ra\na.fits,1\n")
+    result = run("field", "--positions", tmp_path / "t.csv", "--model", device_models["int8"], "--out", tmp_path / "o.csv")
+    assert result.exit_code == 1
+    assert "a catalogue needs 'x' and 'y' (FITS pixels) or 'ra' and 'dec' (degrees) columns; found ['frame', 'ra']" in result.output
+
+
+def test_positions_resume_skips_the_targets_already_there(frames, device_models, tmp_path):
+    int8 = device_models["int8"]
+    write_targets(tmp_path / "t.csv", [{"frame": str(frames / f"f{1 + k % 2}.fits"), "x": 60 + 40 * k, "y": 150}
+                                        for k in range(6)] + [{"frame": str(frames / "gone.fits"), "x": 1, "y": 1}])
+    whole = run("field", "--positions", tmp_path / "t.csv", "--model", int8, "--out", tmp_path / "whole.jsonl")
+    assert whole.exit_code == 3
+    lines = (tmp_path / "whole.jsonl").read_text().splitlines(keepends=True)
+    assert [json.loads(line)["id"] for line in lines] == [1, 2, 3, 4, 5, 6, 7]
+    (tmp_path / "cut.jsonl").write_text("".join(lines[:3]))
+    again = run("field", "--positions", tmp_path / "t.csv", "--model", int8, "--out", tmp_path / "cut.jsonl", "--resume")
+    assert again.exit_code == 3
+    assert (tmp_path / "cut.jsonl").read_text() == "".join(lines)

@@ -7,7 +7,8 @@ read a FITS file or search a frame, so classifying a JPEG never loads them.
   read.py       astropy.io.fits: the first image HDU, checked from its header before the pixels are read
   render.py     the one rendering from linear flux to uint8 RGB (sigma-clipped sky, Lupton et al. 2004 asinh)
   detect.py     sep: background, detection with deblending, measurements, star/galaxy separation, flags
-  field.py      frame -> cutouts -> classifier -> catalogue rows
-  catalogue.py  CSV, JSON Lines and FITS table writers, written atomically
+  field.py      frame -> cutouts -> classifier -> catalogue rows; or the cutouts at given positions
+  positions.py  catalogues of targets (a frame and x,y or ra,dec per row) for `field --positions`
+  catalogue.py  CSV and JSON Lines catalogues written frame by frame (resumable), FITS tables written atomically
   preview.py    the frame, stretched, with a labelled box on each galaxy
 """

@@ -1,7 +1,8 @@
 """From a FITS frame to catalogue rows: detect with sep, cut out each galaxy, render it, classify it.
 
 `classify_frame(path, classifier)` is a plain function of a path (or three band paths) and a
-`Classifier`, so a cluster can map it over frames. Memory: the frame is held once as float32
+`Classifier`, so a cluster can map it over frames. `classify_positions` cuts out and classifies
+the galaxies at given positions instead of detecting them (a catalogue of targets). Memory: the frame is held once as float32
 (a 4k x 4k band is 64 MB) and changed in place (background subtraction); besides it only two
 boolean masks and the cutouts are made.
 """
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from galaxy_edge.errors import GalaxyEdgeError
 from galaxy_edge.fits.detect import FLAG_EDGE, detect, prepare
 from galaxy_edge.fits.options import FieldOptions
 
@@ -61,19 +63,13 @@ def classify_frame(paths, classifier, options=None, preview=None):
     Raises:
         ImageError: the frame cannot be read (see `galaxy_edge.fits.read`).
     """
-    from galaxy_edge.fits.read import celestial_wcs, read_bands
+    from galaxy_edge.fits.read import celestial_wcs
 
     options = options or FieldOptions()
-    paths = [str(paths)] if isinstance(paths, (str, bytes)) or not hasattr(paths, "__len__") else [str(p) for p in paths]
-    bands = read_bands(paths, planes=options.planes)
+    paths = _path_list(paths)
+    bands, noises, mask, saturated = _prepared(paths, options)
     data = bands.data
     ref = data.shape[0] // 2
-    noises = [0.0] * data.shape[0]
-    mask = saturated = None
-    for i in range(data.shape[0]):
-        m, s, noises[i] = prepare(data[i], bands.header if i == ref else None, options.detect)
-        if i == ref:
-            mask, saturated = m, s
     sources = detect(data[ref], mask, noises[ref], saturated, options.detect)
     del mask, saturated
     notes = []
@@ -129,6 +125,113 @@ def classify_frame(paths, classifier, options=None, preview=None):
 
         write_preview(preview, data, noises, boxes)
     return FrameResult(frame, rows, data.shape[1:], len(sources), sources.psf_r50, sources.psf_from, sources.noise, notes)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A position to classify on a frame, from a row of a catalogue of targets.
+
+    Attributes:
+        id: the row's id, carried to the output row.
+        x, y: FITS pixel coordinates (first pixel 1), or None to use ra and dec.
+        ra, dec: sky position in degrees (the frame's WCS places it).
+        size: cutout side in pixels; None for `FieldOptions.cutout_size`.
+        error: what is wrong with the row itself (a value that is not a number); it is not classified.
+    """
+
+    id: object
+    x: float = None
+    y: float = None
+    ra: float = None
+    dec: float = None
+    size: float = None
+    error: str = None
+
+
+def classify_positions(paths, targets, classifier, options=None, name=None):
+    """Cut out, render and classify the galaxy at each target's position on one frame, without detecting.
+
+    Rows have the columns of `classify_frame` and an `error`; what was not measured (flux, r50,
+    shape) is None. A target whose position is off the frame, given in RA and Dec on a frame
+    without a celestial WCS, or whose row is bad, and every target of a frame that cannot be read,
+    gets a row with its `error` and no label: the others go on.
+
+    Args:
+        paths: a FITS frame, or three band files (as for `classify_frame`).
+        targets: the frame's Targets, in catalogue order.
+        classifier: a `galaxy_edge.runtime.classifier.Classifier`.
+        options: FieldOptions (planes, cutout_size, detect.saturation).
+        name: the frame as rows name it; default: the paths joined by ",".
+
+    Returns:
+        One row (dict) per target, in order.
+    """
+    from galaxy_edge.fits.read import celestial_wcs
+
+    options = options or FieldOptions()
+    paths = _path_list(paths)
+    frame = name or ",".join(paths)
+    blank = dict.fromkeys(COLUMNS) | {f"p_{n}": None for n in classifier.class_names}
+    rows = [blank | {"frame": frame, "id": t.id, "x": t.x, "y": t.y, "ra": t.ra, "dec": t.dec, "error": t.error}
+            for t in targets]
+    try:
+        bands, noises, _, _ = _prepared(paths, options)
+    except GalaxyEdgeError as e:
+        return [row | {"error": row["error"] or str(e)} for row in rows]
+    data, wcs = bands.data, celestial_wcs(bands.header)
+    _, h, w = data.shape
+    for t, row in zip(targets, rows):
+        if row["error"]:
+            continue
+        if t.x is None and wcs is None:
+            row["error"] = f"{frame}: no celestial WCS in the frame's header to place RA, Dec: give x and y"
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if t.x is None:
+                x, y = (float(v) for v in wcs.all_world2pix(t.ra, t.dec, 0))
+            else:
+                x, y = t.x - 1, t.y - 1
+                if wcs is not None:
+                    row["ra"], row["dec"] = (round(float(v), 7) for v in wcs.all_pix2world(x, y, 0))
+        if not (np.isfinite(x) and np.isfinite(y)):
+            row["error"] = f"{frame}: RA {t.ra:g}, Dec {t.dec:g} has no place in the frame's projection"
+            continue
+        row["x"], row["y"] = round(x + 1, 3), round(y + 1, 3)
+        if not (-0.5 <= x < w - 0.5 and -0.5 <= y < h - 0.5):
+            row["error"] = f"{frame}: position ({x + 1:.1f}, {y + 1:.1f}) is off the frame ({w} x {h} px)"
+            continue
+        side = int(np.clip(round(t.size or options.cutout_size), 1, options.max_cutout))
+        cutout, clipped = _cutout(data, x, y, side)
+        probs = _classify(classifier, cutout, noises)
+        order = int(np.argmax(probs))
+        row.update({"cutout": side, "flags": FLAG_EDGE if clipped else 0, "label": classifier.class_names[order],
+                    "score": round(float(probs[order]), 6)})
+        row.update({f"p_{n}": round(float(p), 6) for n, p in zip(classifier.class_names, probs)})
+    return rows
+
+
+def _path_list(paths):
+    return [str(paths)] if isinstance(paths, (str, bytes)) or not hasattr(paths, "__len__") else [str(p) for p in paths]
+
+
+def _prepared(paths, options):
+    """The frame's bands, background subtracted in place (sep); the noise of each; the no-data and saturation masks.
+
+    Raises:
+        ImageError: the frame cannot be read.
+    """
+    from galaxy_edge.fits.read import read_bands
+
+    bands = read_bands(paths, planes=options.planes)
+    ref = bands.data.shape[0] // 2
+    noises = [0.0] * bands.data.shape[0]
+    mask = saturated = None
+    for i in range(bands.data.shape[0]):
+        m, s, noises[i] = prepare(bands.data[i], bands.header if i == ref else None, options.detect)
+        if i == ref:
+            mask, saturated = m, s
+    return bands, noises, mask, saturated
 
 
 def _cutout(data, x, y, side):

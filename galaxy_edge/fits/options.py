@@ -53,6 +53,8 @@ class FieldOptions:
         min_cutout: smallest cutout side in pixels (a barely resolved galaxy still gets some sky).
         max_cutout: largest cutout side in pixels.
         planes: for a cube, the 1-based planes to use, bluest first.
+        cutout_size: side in pixels of the cutout at a target's position (`field --positions`)
+            when its catalogue row gives no size: a galaxy of 9 px half-light radius at cutout_scale.
     """
 
     detect: DetectOptions = field(default_factory=DetectOptions)
@@ -60,3 +62,4 @@ class FieldOptions:
     min_cutout: int = 24
     max_cutout: int = 1024
     planes: list = None
+    cutout_size: int = 64

@@ -170,6 +170,28 @@ class FieldBatch:
         return out
 
 
+@dataclass(frozen=True)
+class PositionsBatch:
+    """The `field --positions` task: a batch of `(frame, targets)` -> per frame, [its rows].
+
+    A row that could not be classified (the frame cannot be read, the position is off it) carries
+    its `error`, so the other rows and frames go on. Frames are read relative to `cwd`, and rows
+    keep their names as given.
+    """
+
+    model_path: str
+    options: object
+    num_threads: int = 1
+    cwd: str = "."
+
+    def __call__(self, items):
+        from galaxy_edge.fits.field import classify_positions
+
+        clf = cached_classifier(self.model_path, self.num_threads)
+        return [[classify_positions(os.path.join(self.cwd, frame), targets, clf, self.options, name=frame)]
+                for frame, targets in items]
+
+
 def _import_distributed():
     try:
         import distributed

@@ -7,22 +7,32 @@ galaxy-edge results file of the same classes; its paths are the work already don
 
 JSON Lines and CSV are appended line by line and flushed after every record, so a run killed
 with `kill -9` keeps every result written before it (a torn last line is cut off on resume).
-Parquet cannot be appended to: it is written in row groups to a hidden file beside the output
-and renamed into place when the run ends, normally or by Ctrl-C; a resumed Parquet run copies the
-old rows into the new file first. Only pyarrow knows Parquet, and it is imported only for it.
+
+A Parquet file cannot be appended to, and one cut short has no footer and cannot be read at all, so
+`x.parquet` is a Parquet dataset, as Dask and Spark write one: a folder of whole part files
+(`part-000000.parquet`, ... in input order) that `pandas.read_parquet("x.parquet")` or
+`pyarrow.parquet.read_table` read as one table. The rows of the part being filled are appended to
+that part's journal (`_part-NNNNNN.jsonl`, flushed after every record; readers skip names starting
+with `_` or `.`); a full journal becomes its part, written atomically, and is then removed. After
+`kill -9` every row is in a part or a journal, and a resumed run carries on from them. Only
+pyarrow knows Parquet, and it is imported only for it.
 """
 
 import contextlib
 import io
 import json
 import os
+import re
 from pathlib import Path
 
 from galaxy_edge.errors import DataError
 
 SUFFIX_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
-# Parquet rows buffered before a row group is written: a few hundred kB whatever the run's size.
-PARQUET_ROW_GROUP = 4096
+# Rows per Parquet part file: 100,000 rows are a part of 2-4 MB and a journal of about 20 MB,
+# converted in one read (a few tens of MB of memory), and a night of 10 million galaxies is 100 files.
+PARQUET_PART_ROWS = 100_000
+_PART = re.compile(r"part-(\d{6})\.parquet")
+_JOURNAL = re.compile(r"_part-(\d{6})\.jsonl")
 # Parquet schema metadata key that marks a file as ours (and names its columns' classes).
 PARQUET_KEY = b"galaxy-edge"
 
@@ -116,8 +126,13 @@ class CsvWriter:
         self.results.close()
 
 
-class _AppendFile:
-    """A results file appended to one line at a time, flushed after each, so a kill loses at most one."""
+class AppendFile:
+    """A results file appended to one line at a time, flushed after each, so a kill loses at most one.
+
+    Args:
+        path: the file.
+        exists: append to it; else create it (an existing file is an error).
+    """
 
     def __init__(self, path, exists):
         self.path = path
@@ -141,58 +156,67 @@ class _AppendFile:
 
 
 class ParquetWriter:
-    """Flat rows to a Parquet file, in row groups, through a hidden file renamed into place on close."""
+    """Flat rows to a Parquet dataset folder: whole part files, and a journal of the part being filled.
 
-    def __init__(self, path, class_names, resume_from=None):
-        import tempfile
+    Args:
+        folder: the dataset folder (made if missing).
+        class_names: the model's classes.
+        part_rows: rows per part file.
+        next_part: the number of the part being filled; `journal_rows` of its rows are already in
+            its journal (a resumed run).
+    """
 
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        self.pa, self.path, self.class_names = pa, Path(path), class_names
+    def __init__(self, folder, class_names, part_rows=PARQUET_PART_ROWS, next_part=0, journal_rows=0):
+        self.folder, self.class_names, self.part_rows = Path(folder), class_names, part_rows
         self.schema = parquet_schema(class_names)
-        fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        os.close(fd)
-        self.rows = []
-        try:
-            self.writer = pq.ParquetWriter(self.tmp, self.schema)
-            if resume_from is not None:
-                for batch in pq.ParquetFile(resume_from).iter_batches(batch_size=PARQUET_ROW_GROUP):
-                    self.writer.write_table(pa.Table.from_batches([batch]).cast(self.schema))
-        except BaseException:
-            self._discard()
-            raise
+        self.columns = flat_columns(class_names)
+        self.number, self.rows = next_part, journal_rows
+        self.journal = AppendFile(self._journal_path(), exists=self._journal_path().exists())
+
+    def _journal_path(self):
+        return self.folder / f"_part-{self.number:06d}.jsonl"
 
     def write(self, rec):
-        self.rows.append(flat_row(rec, self.class_names))
-        if len(self.rows) >= PARQUET_ROW_GROUP:
-            self._flush()
+        self.journal.append(json.dumps(dict(zip(self.columns, flat_row(rec, self.class_names))), allow_nan=False))
+        self.rows += 1
+        if self.rows >= self.part_rows:
+            self._write_part()
+            self.journal = AppendFile(self._journal_path(), exists=False)
 
-    def _flush(self):
+    def _write_part(self):
+        """The journal becomes its part file (written whole, atomically), then the journal goes."""
+        import pyarrow as pa
+        import pyarrow.json as pj
+        import pyarrow.parquet as pq
+
+        from galaxy_edge import atomic
+
+        self.journal.close()
+        journal = self._journal_path()
         if self.rows:
-            columns = list(zip(*self.rows))
-            self.writer.write_table(self.pa.table(list(columns), schema=self.schema))
-            self.rows = []
+            table = pj.read_json(journal, parse_options=pj.ParseOptions(explicit_schema=self.schema)).cast(self.schema)
+        else:
+            table = self.schema.empty_table()
+        buffer = pa.BufferOutputStream()
+        pq.write_table(table, buffer)
+        part = self.folder / f"part-{self.number:06d}.parquet"
+        try:
+            atomic.write_bytes(part, buffer.getvalue().to_pybytes())
+            # A kill here leaves the journal beside its part: a resumed run sees the part and drops the journal.
+            journal.unlink()
+        except OSError as e:
+            raise DataError(f"{part}: cannot write results ({e.strerror}); stopping") from None
+        self.number, self.rows = self.number + 1, 0
 
     def close(self):
-        try:
-            self._flush()
-            self.writer.close()
-            os.chmod(self.tmp, 0o644)
-            # On disk before the rename, as atomic.write_bytes does: a crash then leaves the old file or the whole new one.
-            fd = os.open(self.tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(self.tmp, self.path)
-        except BaseException:
-            self._discard()
-            raise
-
-    def _discard(self):
-        with contextlib.suppress(OSError):
-            os.unlink(self.tmp)
+        # Also on Ctrl-C and errors: the rows so far become a part, so the folder reads as a whole table.
+        # A folder without any part would not read as a table at all: its first part may be empty.
+        if self.rows or self.number == 0:
+            self._write_part()
+        else:
+            self.journal.close()
+            with contextlib.suppress(FileNotFoundError):
+                self._journal_path().unlink()
 
 
 def parquet_schema(class_names):
@@ -205,13 +229,14 @@ def parquet_schema(class_names):
     return pa.schema(fields, metadata={PARQUET_KEY: mark})
 
 
-def open_results_file(path, class_names, resume=False):
+def open_results_file(path, class_names, resume=False, part_rows=PARQUET_PART_ROWS):
     """Open a results file for a run; with `resume`, read what an earlier run of ours already did.
 
     Args:
-        path: a .jsonl (.json, .ndjson), .csv or .parquet file.
+        path: a .jsonl (.json, .ndjson) or .csv file, or a .parquet dataset folder.
         class_names: the model's classes; a resumed file must have been written for the same ones.
         resume: append to an existing results file instead of refusing it.
+        part_rows: rows per Parquet part file.
 
     Returns:
         (writer, done): a writer with write(record) and close(), and the set of paths already in the file.
@@ -225,15 +250,16 @@ def open_results_file(path, class_names, resume=False):
     exists = path.exists()
     if exists and not resume:
         raise DataError(f"{path}: already exists; pass --resume to finish that run into it, or choose another --out")
-    if exists and not path.is_file():
+    if exists and fmt != "parquet" and not path.is_file():
         raise DataError(f"{path}: is not a file")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         if fmt == "parquet":
-            done = _parquet_done(path, class_names) if exists else set()
-            return ParquetWriter(path, class_names, resume_from=path if exists else None), done
+            done, next_part, journal_rows = _parquet_done(path, class_names) if exists else (set(), 0, 0)
+            path.mkdir(exist_ok=True)
+            return ParquetWriter(path, class_names, part_rows, next_part, journal_rows), done
         done = (_jsonl_done if fmt == "jsonl" else _csv_done)(path, class_names) if exists else set()
-        results = _AppendFile(path, exists)
+        results = AppendFile(path, exists)
     except OSError as e:
         raise DataError(f"{path}: cannot write results ({e.strerror})") from None
     if fmt == "jsonl":
@@ -245,17 +271,21 @@ def _not_ours(path, why):
     return DataError(f"{path}: not a galaxy-edge classify results file ({why}); refusing to write into it")
 
 
-def _text_lines(path):
-    """The file's complete lines, and where a torn last line (a write cut short by a kill) starts, or None."""
+def complete_lines(path, not_ours=None):
+    """The file's complete lines, and where a torn last line (a write cut short by a kill) starts, or None.
+
+    Raises:
+        DataError: the file is not UTF-8 text (`not_ours(path, why)` makes the error; default: classify's).
+    """
     data = path.read_bytes()
     torn = data.rfind(b"\n") + 1 if data and not data.endswith(b"\n") else None
     try:
         return data[:torn].decode("utf-8").splitlines(), torn
     except UnicodeDecodeError:
-        raise _not_ours(path, "not UTF-8 text") from None
+        raise (not_ours or _not_ours)(path, "not UTF-8 text") from None
 
 
-def _cut_torn_line(path, torn):
+def cut_torn_line(path, torn):
     # Only once the file is known to be ours: a file that is refused is left exactly as it was.
     if torn is not None:
         with open(path, "r+b") as f:
@@ -266,7 +296,7 @@ def _cut_torn_line(path, torn):
 
 def _jsonl_done(path, class_names):
     done = set()
-    lines, torn = _text_lines(path)
+    lines, torn = complete_lines(path)
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -280,35 +310,73 @@ def _jsonl_done(path, class_names):
         if "probabilities" in rec and list(rec["probabilities"]) != list(class_names):
             raise _not_ours(path, f"line {number} has classes {list(rec['probabilities'])}, the model {list(class_names)}")
         done.add(rec["path"])
-    _cut_torn_line(path, torn)
+    cut_torn_line(path, torn)
     return done
 
 
 def _csv_done(path, class_names):
     import csv
 
-    lines, torn = _text_lines(path)
+    lines, torn = complete_lines(path)
     rows = csv.reader(io.StringIO("\n".join(lines)))
     header = next(rows, None)
     if header != flat_columns(class_names):
         raise _not_ours(path, f"its header is not {','.join(flat_columns(class_names))}")
     done = {row[0] for row in rows if row}
-    _cut_torn_line(path, torn)
+    cut_torn_line(path, torn)
     return done
 
 
-def _parquet_done(path, class_names):
+def _parquet_done(folder, class_names):
+    """The paths in a Parquet results folder's parts and journal; the part being filled and its rows so far.
+
+    Leftovers of a kill are put right, once the folder is known to be ours: a journal whose part was
+    written is removed, as are temporary files of a part being written, and a torn journal line is cut off.
+    """
     import pyarrow.parquet as pq
 
-    try:
-        pf = pq.ParquetFile(path)
-    except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a file without a footer
-        raise _not_ours(path, f"not a complete Parquet file: {e}") from None
-    mark = (pf.schema_arrow.metadata or {}).get(PARQUET_KEY)
-    if mark is None or json.loads(mark).get("class_names") != list(class_names):
-        raise _not_ours(path, f"no galaxy-edge results of classes {list(class_names)} in its schema")
+    if not folder.is_dir():
+        raise _not_ours(folder, "a file; galaxy-edge writes Parquet results as a folder of part files")
+    parts, journals, leftovers = {}, {}, []
+    for entry in sorted(folder.iterdir()):
+        if m := _PART.fullmatch(entry.name):
+            parts[int(m.group(1))] = entry
+        elif m := _JOURNAL.fullmatch(entry.name):
+            journals[int(m.group(1))] = entry
+        elif entry.name.startswith(".part-") and entry.name.endswith(".tmp"):
+            leftovers.append(entry)
+        else:
+            raise _not_ours(folder, f"it holds {entry.name}, which galaxy-edge did not write")
     done = set()
-    for batch in pf.iter_batches(columns=["path"], batch_size=65536):
-        done.update(batch.column(0).to_pylist())
-    return done
-
+    for part in parts.values():
+        try:
+            pf = pq.ParquetFile(part)
+        except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a file without a footer
+            raise _not_ours(folder, f"{part.name} is not a complete Parquet file: {e}") from None
+        mark = (pf.schema_arrow.metadata or {}).get(PARQUET_KEY)
+        if mark is None or json.loads(mark).get("class_names") != list(class_names):
+            raise _not_ours(folder, f"{part.name} holds no galaxy-edge results of classes {list(class_names)}")
+        for batch in pf.iter_batches(columns=["path"], batch_size=65536):
+            done.update(batch.column(0).to_pylist())
+    next_part = max(parts, default=-1) + 1
+    if any(n not in parts and n != next_part for n in journals):
+        raise _not_ours(folder, f"its journals {sorted(journals)} do not follow its parts {sorted(parts)}")
+    rows = 0
+    if next_part in journals:
+        journal = journals.pop(next_part)
+        lines, torn = complete_lines(journal)
+        columns = flat_columns(class_names)
+        for number, line in enumerate(lines, 1):
+            try:
+                rec = json.loads(line)
+                ok = isinstance(rec, dict) and list(rec) == columns
+            except ValueError:
+                ok = False
+            if not ok:
+                raise _not_ours(folder, f"line {number} of {journal.name} is not a result row")
+            done.add(rec["path"])
+        rows = len(lines)
+        cut_torn_line(journal, torn)
+    for stale in [*journals.values(), *leftovers]:
+        stale.unlink()
+    return done, next_part, rows
