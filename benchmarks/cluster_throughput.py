@@ -4,10 +4,14 @@ On one folder of synthetic galaxies (`galaxy-edge synth`, 128x128 JPEGs), in one
 repeat by repeat so that the shared machine's load falls on every configuration alike:
 
 1. plain `galaxy-edge classify DIR --out results.jsonl` (decoder threads, one process);
-2. the same with `--workers 1` and `--workers 2` (a local cluster of worker processes);
+2. the same with `--workers 1` and `--workers 2` (a local cluster of worker processes), with the
+   default threads (cores / workers in each worker), and again with one-core processes
+   (`--decode-threads 1`: plain `classify` in one thread, one-thread workers), which is what
+   "2 workers against 1" measures on a machine where one worker does not already fill every core;
 3. the one-thread Pillow floor: decode, crop and resize every file, no model (as runtime_speed.py);
 4. each configuration again on 100 images, for its fixed cost (start-up and shut-down): the CPU
-   seconds above that, over the other images, are the marginal cost per image that sizing needs;
+   seconds above that, over the other images, are the marginal cost per image that sizing needs,
+   and the wall seconds above it the marginal throughput of a run long enough to hide start-up;
 5. once, `--workers 2` with one worker killed by SIGKILL when 30 % of the results are written:
    the extra wall time against the undisturbed runs, how long until the Nanny's replacement worker
    is up, and whether every image is in the output exactly once.
@@ -40,9 +44,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from galaxy_edge import atomic  # noqa: E402
-from runtime_speed import PILLOW_FLOOR  # noqa: E402
+from runtime_speed import PILLOW_FLOOR, scheduling  # noqa: E402
 
-CONFIGS = {"plain": [], "workers_1": ["--workers", "1"], "workers_2": ["--workers", "2"]}
+ONE = ["--decode-threads", "1"]
+CONFIGS = {
+    "plain": [], "workers_1": ["--workers", "1"], "workers_2": ["--workers", "2"],
+    "plain_one_thread": ONE, "workers_1_one_thread": ["--workers", "1", *ONE], "workers_2_one_thread": ["--workers", "2", *ONE],
+}
 KILL_AT = 0.3
 SMALL = 100
 
@@ -166,20 +174,31 @@ def main():
     cpu = {name: statistics.median(r["cpu_seconds"] for r in rs) for name, rs in runs.items()}
     rate = {name: args.images / s for name, s in med.items()}
     fixed_cpu = {name: statistics.median(r["cpu_seconds"] for r in rs) for name, rs in fixed.items()}
+    fixed_wall = {name: statistics.median(r["seconds"] for r in rs) for name, rs in fixed.items()}
+    # Wall-clock throughput beyond start-up and shut-down: what a run long enough to hide them gets.
+    marginal_rate = {name: (args.images - SMALL) / (med[name] - fixed_wall[name]) for name in CONFIGS}
     # CPU per image beyond the fixed cost: what a long run on many cores costs per galaxy.
     marginal = {name: (cpu[name] - fixed_cpu[name]) / (args.images - SMALL) for name in CONFIGS}
-    worker_rss = [v for name in ("workers_1", "workers_2") for r in runs[name] for v in r["worker_peak_rss_mb"]]
+    worker_rss = [v for name in CONFIGS if name.startswith("workers") for r in runs[name] for v in r["worker_peak_rss_mb"]]
     ratios = {
         "workers_1_vs_plain": round(rate["workers_1"] / rate["plain"], 2),
         "workers_2_vs_workers_1": round(rate["workers_2"] / rate["workers_1"], 2),
         "workers_2_vs_plain": round(rate["workers_2"] / rate["plain"], 2),
         "plain_vs_pillow_floor": round(rate["plain"] / rate["pillow_floor"], 2),
+        "one_thread_workers_2_vs_workers_1": round(rate["workers_2_one_thread"] / rate["workers_1_one_thread"], 2),
+        "one_thread_workers_1_vs_plain": round(rate["workers_1_one_thread"] / rate["plain_one_thread"], 2),
+        "plain_two_threads_vs_one": round(rate["plain"] / rate["plain_one_thread"], 2),
+        "marginal_workers_1_vs_plain": round(marginal_rate["workers_1"] / marginal_rate["plain"], 2),
+        "marginal_workers_2_vs_workers_1": round(marginal_rate["workers_2"] / marginal_rate["workers_1"], 2),
         "cpu_per_image_workers_1_vs_plain": round(cpu["workers_1"] / cpu["plain"], 2),
         "cpu_per_image_workers_2_vs_plain": round(cpu["workers_2"] / cpu["plain"], 2),
         "marginal_cpu_per_image_workers_1_vs_plain": round(marginal["workers_1"] / marginal["plain"], 2),
         "marginal_cpu_per_image_workers_2_vs_plain": round(marginal["workers_2"] / marginal["plain"], 2),
     }
-    targets = {"workers_1_vs_plain": 0.85, "workers_2_vs_workers_1": 1.7, "plain_vs_pillow_floor": 1.8}
+    # The three targets, as it defines them (default threads), and the 2-vs-1 target read
+    # on one-core workers too (reported beside it, not instead of it).
+    targets = {"workers_1_vs_plain": 0.85, "workers_2_vs_workers_1": 1.7, "plain_vs_pillow_floor": 1.8,
+               "one_thread_workers_2_vs_workers_1": 1.7}
     report = {
         "what": "ratios against baselines measured in the same run; see benchmarks/cluster_throughput.py",
         "images": f"{args.images} 128x128 JPEGs from `galaxy-edge synth --seed 2026 --format jpg`",
@@ -191,6 +210,8 @@ def main():
         "cpu_seconds_per_1000_images": {k: round(1000 * v / args.images, 3) for k, v in cpu.items()},
         "images_per_cpu_second": {k: round(args.images / v) for k, v in cpu.items()},
         "fixed_cpu_seconds": {k: round(v, 3) for k, v in fixed_cpu.items()},
+        "fixed_seconds": {k: round(v, 3) for k, v in fixed_wall.items()},
+        "marginal_images_per_second": {k: round(v) for k, v in marginal_rate.items()},
         "marginal_images_per_cpu_second": {k: round(1 / v) for k, v in marginal.items()},
         "worker_peak_rss_mb": {"max": max(worker_rss), "median": statistics.median(worker_rss)},
         "client_peak_rss_mb": {k: statistics.median(r["client_peak_rss_mb"] for r in runs[k]) for k in CONFIGS},
@@ -198,13 +219,15 @@ def main():
         "runs": runs,
         f"runs_{SMALL}_images": fixed,
         "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
+        "scheduling": scheduling(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     atomic.write_json(args.out, report)
     print(json.dumps({k: report[k] for k in ("ratios", "met", "images_per_second", "images_per_cpu_second",
-                                             "fixed_cpu_seconds", "marginal_images_per_cpu_second",
-                                             "worker_peak_rss_mb", "killed_worker", "load_average")}, indent=2))
+                                             "fixed_cpu_seconds", "fixed_seconds", "marginal_images_per_second",
+                                             "marginal_images_per_cpu_second", "worker_peak_rss_mb", "killed_worker",
+                                             "load_average", "scheduling")}, indent=2))
 
 
 if __name__ == "__main__":

@@ -136,6 +136,16 @@ def make_images(folder, count, side=424):
     return f"{count} {side}x{side} JPEGs ({unique} distinct, from {source})"
 
 
+def scheduling():
+    """This run's CPU share: its nice value, and its autogroup (with autogroups on, nice counts only
+    within a session: a nice-19 job in another session gets an equal share of the CPU)."""
+    try:
+        autogroup = Path("/proc/self/autogroup").read_text().strip()
+    except OSError:
+        autogroup = None
+    return {"nice": os.nice(0), "autogroup": autogroup}
+
+
 def galaxy_edge_cmd(python):
     script = Path(python).with_name("galaxy-edge")
     return [str(script)] if script.exists() else [str(python), "-m", "galaxy_edge"]
@@ -158,6 +168,7 @@ def main():
     if not model.is_file():
         raise SystemExit(f"{model}: no such model; run `galaxy-edge export --int8` or pass a .tflite path")
 
+    load_before = os.getloadavg()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     ge = galaxy_edge_cmd(args.device_python)
     with tempfile.TemporaryDirectory(prefix="runtime-speed-") as tmp:
@@ -191,7 +202,7 @@ def main():
         "cold_start_time_vs_bare_litert": ("<=", 1.5),
         "cold_start_rss_vs_bare_litert": ("<=", 1.3),
         "tensorflow_time_vs_cold_start": (">=", 10),
-        "throughput_vs_pillow_decode_floor": (">=", 0.8),
+        "throughput_vs_pillow_decode_floor": (">=", 1.8),  # issue 20 (was 0.8)
     }
     met = {k: (ratios[k] <= t if op == "<=" else ratios[k] >= t) for k, (op, t) in targets.items()}
     result = {
@@ -219,6 +230,8 @@ def main():
             "device_python": args.device_python,
             "tf_python": args.tf_python,
             "date": time.strftime("%Y-%m-%d"),
+            "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
+            "scheduling": scheduling(),
         },
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -136,7 +136,9 @@ class _Progress:
 @click.option("--resume", is_flag=True, help="Finish an interrupted run: classify only the images not yet in --out.")
 @click.option("--top-k", type=click.IntRange(1), default=1, show_default=True, help="Classes shown per image.")
 @THREADS_OPTION
-@click.option("--decode-threads", type=click.IntRange(1), help="Decoder threads, without a cluster. Default: one per core.")
+@click.option("--decode-threads", type=click.IntRange(1),
+              help="Threads that decode and classify, in each process. Default: one per core; "
+              "with --workers, cores / workers; with --scheduler, 1 (one per Dask worker thread).")
 @click.option("--workers", type=click.IntRange(1), help="Run on a local Dask cluster of this many worker processes.")
 @click.option("--scheduler", metavar="ADDRESS", help="Run on a running Dask cluster: tcp://host:8786 or a scheduler file.")
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True, help="Images per cluster task.")
@@ -202,7 +204,8 @@ def classify(images, model, as_json, out, resume, top_k, num_threads, decode_thr
         _info(f"Resuming {out}: {len(items) - len(todo)} of {len(items)} image(s) already done")
     bar = _Progress(len(todo), progress)
     if workers or scheduler:
-        records = _cluster_records(model, todo, num_threads, top_k, workers, scheduler, batch_size, planes)
+        records = _cluster_records(model, todo, num_threads, top_k, workers, scheduler, batch_size, decode_threads,
+                                   planes)
     else:
         from galaxy_edge.runtime.batch import classify_items
 
@@ -233,11 +236,12 @@ def _open_writer(out, resume, as_json, names, top_k, items):
     return outputs.TableWriter(_echo, min(max(len(str(p)) for p, _ in items), 60), top_k), set()
 
 
-def _cluster_records(model, items, num_threads, top_k, workers, scheduler, batch_size, planes=None):
+def _cluster_records(model, items, num_threads, top_k, workers, scheduler, batch_size, decode_threads, planes=None):
     """Records from the cluster, in input order; the Dask imports happen only here."""
     from galaxy_edge.runtime.cluster import ClassifyBatch, dask_client, local_decode_threads, ordered_records
 
-    decode_threads = local_decode_threads(workers) if workers else 1
+    if decode_threads is None:
+        decode_threads = local_decode_threads(workers) if workers else 1
     task = ClassifyBatch(str(Path(model).resolve()), num_threads, top_k, cwd=os.getcwd(), decode_threads=decode_threads,
                          planes=planes)
     with dask_client(scheduler, workers) as client:

@@ -289,8 +289,11 @@ def test_a_catalogue_without_a_path_column_is_a_clear_error(int8, tmp_path):
 # --- on a cluster -----------------------------------------------------------------------------
 
 
-def test_local_cluster_gives_plain_classify_records_in_input_order(int8, folder, reference):
-    result = run("classify", "--model", int8, "--json", folder, "--workers", "2", "--batch-size", "3")
+@pytest.mark.parametrize("workers", [["--workers", "2", "--batch-size", "3"],
+                                     ["--workers", "1", "--decode-threads", "2", "--batch-size", "5"]],
+                         ids=["two-one-thread-workers", "one-worker-of-two-threads"])
+def test_local_cluster_gives_plain_classify_records_in_input_order(int8, folder, reference, workers):
+    result = run("classify", "--model", int8, "--json", folder, *workers)
     assert result.exit_code == 3
     assert json_lines(result.stdout) == reference  # the unreadable file is a per-file error record
 

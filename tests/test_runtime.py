@@ -193,10 +193,29 @@ def test_classify_threads_do_not_change_results_or_order(int8, image_dir, tmp_pa
     for i in range(30):
         source = image_dir / sources[i % 3]
         shutil.copy(source, folder / f"{i:03d}{source.suffix}")
+    write_bad_files(folder, image_dir / "a.png")  # per-file errors in the middle of the threads' chunks
     serial = run("classify", "--model", int8, "--json", "--decode-threads", "1", folder).stdout
     threaded = run("classify", "--model", int8, "--json", "--decode-threads", "3", folder).stdout
     assert serial == threaded
-    assert len(json_lines(serial)) == 30
+    assert len(json_lines(serial)) == 34
+    assert sum("error" in r for r in json_lines(serial)) == 4
+
+
+def test_classify_threads_each_load_the_model_once_and_keep_it(int8, image_dir):
+    from galaxy_edge.preprocess import load_image
+    from galaxy_edge.runtime.batch import classify_items
+    from galaxy_edge.runtime.classifier import Classifier
+
+    clf = Classifier(int8)
+    path = str(image_dir / "a.png")
+    expected = clf.probabilities(load_image(path)).tolist()
+    for _ in range(3):  # three batches, as a cluster worker runs them
+        results = list(classify_items(clf, [(path, None)] * 40, workers=2))
+        assert [r.probabilities.tolist() for r in results] == [expected] * 40
+    # Each thread ran an interpreter of its own (a LiteRT interpreter must not be shared), made
+    # once and kept for the next batch: at most one per thread, none of them the caller's.
+    assert 1 <= len(clf._spares) <= 2
+    assert len({id(s.interpreter) for s in clf._spares} | {id(clf.interpreter)}) == len(clf._spares) + 1
 
 
 def test_classify_table_is_the_default(int8, image_dir):

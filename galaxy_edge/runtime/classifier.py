@@ -1,5 +1,7 @@
 """Run a galaxy-edge `.tflite` model on preprocessed images with the LiteRT interpreter."""
 
+import contextlib
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -84,18 +86,13 @@ class Classifier:
         self.metadata, warning = load_model_metadata(self.model_path, content)
         self.warnings = [warning] if warning else []
         self.class_names = list(self.metadata["class_names"])
-        Interpreter, self.runtime_name, self.runtime_version = interpreter_class()
-        try:
-            # The bytes just hashed are the bytes run: no window for the file to change in between.
-            self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
-            self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as e:
-            raise ModelError(f"{model_path}: not a loadable TFLite model ({e})") from None
-        except Exception as e:  # noqa: BLE001 - tflite-runtime under numpy 2 fails at first use
-            if self.runtime_name != "tflite-runtime":
-                raise
-            raise tflite_runtime_broken(e) from None
+        self._interpreter_class, self.runtime_name, self.runtime_version = interpreter_class()
+        # The bytes just hashed are the bytes run: no window for the file to change in between.
+        # They are kept (~100 KB) for the interpreters of `replica`.
+        self._content = content
         self.num_threads = num_threads
+        self.interpreter = self._new_interpreter()
+        self._spares = []
         inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(f"{model_path}: expected one input and one output tensor")
@@ -111,6 +108,43 @@ class Classifier:
             )
         self.input_size = size
         self.input_dtype = np.dtype(self.input_details["dtype"])
+
+    def _new_interpreter(self):
+        try:
+            interpreter = self._interpreter_class(model_content=self._content, num_threads=self.num_threads)
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ModelError(f"{self.model_path}: not a loadable TFLite model ({e})") from None
+        except Exception as e:  # noqa: BLE001 - tflite-runtime under numpy 2 fails at first use
+            if self.runtime_name != "tflite-runtime":
+                raise
+            raise tflite_runtime_broken(e) from None
+        return interpreter
+
+    def replica(self):
+        """The same model with an interpreter of its own, for another thread to run.
+
+        A LiteRT interpreter holds its input and output tensors, so two threads must never share one.
+        """
+        twin = copy.copy(self)
+        twin.interpreter, twin._spares = self._new_interpreter(), []
+        return twin
+
+    @contextlib.contextmanager
+    def borrowed(self):
+        """A replica for one thread's use while the `with` block runs; kept afterwards for the next borrower.
+
+        Threads that classify in turn (a pool's workers, batch after batch) thus load the model once each.
+        """
+        # list.pop and list.append are atomic: no lock is needed between borrowing threads.
+        try:
+            twin = self._spares.pop()
+        except IndexError:
+            twin = self.replica()
+        try:
+            yield twin
+        finally:
+            self._spares.append(twin)
 
     def quantize(self, image):
         """The model's input tensor for one uint8 image, using the model's own scale and zero point."""

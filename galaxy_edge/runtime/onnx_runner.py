@@ -44,6 +44,7 @@ class OnnxClassifier(Classifier):
         except Exception as e:  # onnxruntime raises its own exception types for unreadable files
             raise ModelError(f"{model_path}: not a loadable ONNX model ({e})") from None
         self.num_threads = num_threads
+        self._spares = []
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(f"{model_path}: expected one input and one output tensor")
@@ -55,6 +56,10 @@ class OnnxClassifier(Classifier):
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
         self.input_size = size
         self.input_dtype = np.dtype(np.float32)
+
+    def replica(self):
+        """This classifier itself: an onnxruntime session may be run by several threads at once."""
+        return self
 
     def quantize(self, image):
         """The model's input: one uint8 image as a float32 batch of one, still 0-255."""
