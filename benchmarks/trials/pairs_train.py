@@ -8,14 +8,13 @@ Writes a standard run folder that `galaxy-edge export` takes.
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aux_train import pool, synth  # noqa: E402  (the trials' cached synthetic sky and real pool)
-from trial_run import save_run  # noqa: E402
+from trial_run import fit_labelled, save_run  # noqa: E402
 
 from galaxy_edge.data.real_pairs import real_set  # noqa: E402
 from galaxy_edge.train.loop import TrainOptions, split  # noqa: E402
@@ -29,10 +28,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smoke test: 400 synthetic images, 1 epoch")
     args = ap.parse_args()
     import keras
-    import tensorflow as tf
 
     from galaxy_edge.data import Dataset
-    from galaxy_edge.train.augment import augment_batch
     from galaxy_edge.train.models import build_model
 
     opts = TrainOptions(seed=args.seed).resolved()
@@ -47,18 +44,8 @@ def main():
     # The same real set for every training seed: the seed varies the model, not the data.
     xr, yr = real_set(pool()[0], per_class, seed=0)
     x_all, y_all = np.concatenate([x_train, xr]), np.concatenate([y_train, yr])
-
-    ds = tf.data.Dataset.from_tensor_slices((x_all, np.eye(4, dtype=np.float32)[y_all]))
-    ds = ds.shuffle(len(x_all), seed=opts.seed, reshuffle_each_iteration=True).batch(opts.batch_size)
-    stream = tf.random.Generator.from_seed(opts.seed)
-    ds = ds.map(lambda x, y: (augment_batch(tf.cast(x, tf.float32), stream), y)).prefetch(2)
-    steps = opts.epochs * int(np.ceil(len(x_all) / opts.batch_size))
-    lr = keras.optimizers.schedules.CosineDecay(opts.learning_rate, decay_steps=steps, alpha=0.05)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=opts.label_smoothing))
-    started = time.monotonic()
-    model.fit(ds, epochs=opts.epochs, verbose=2)
-    save_run(args.out, model, opts, split_data, time.monotonic() - started,
+    seconds = fit_labelled(model, x_all, y_all, opts)
+    save_run(args.out, model, opts, split_data, seconds,
              "synthetic sky + gz1-sdss-pool normals and real-pixel pairs as mergers (trial)", real_per_class=per_class)
 
 

@@ -13,13 +13,12 @@ fainter tail in 40 %. (Tighter, brighter arcs looked like spiral arms, which are
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from trial_run import save_run  # noqa: E402
+from trial_run import fit_labelled, save_run  # noqa: E402
 
 from galaxy_edge.data.real_pairs import MERGER, _radius, _sky, load_real_set  # noqa: E402
 from galaxy_edge.train.loop import REAL_COUNT, TrainOptions, split  # noqa: E402
@@ -78,11 +77,9 @@ def main():
         Image.fromarray(np.concatenate([np.concatenate(list(x_tails[r * 8:r * 8 + 8]), axis=1) for r in range(3)])).save(args.preview)
         return
     import keras
-    import tensorflow as tf
 
     from galaxy_edge.data import Dataset
     from galaxy_edge.data.synth import generate
-    from galaxy_edge.train.augment import augment_batch
     from galaxy_edge.train.models import build_model
 
     opts = TrainOptions(seed=args.seed).resolved()
@@ -93,17 +90,8 @@ def main():
     x_train, _, y_train, _ = split_data
     x_all = np.concatenate([x_train, x_real, x_tails])
     y_all = np.concatenate([y_train, y_real, np.full(len(x_tails), MERGER)])
-    ds = tf.data.Dataset.from_tensor_slices((x_all, np.eye(4, dtype=np.float32)[y_all]))
-    ds = ds.shuffle(len(x_all), seed=opts.seed, reshuffle_each_iteration=True).batch(opts.batch_size)
-    stream = tf.random.Generator.from_seed(opts.seed)
-    ds = ds.map(lambda x, y: (augment_batch(tf.cast(x, tf.float32), stream), y)).prefetch(2)
-    steps = opts.epochs * int(np.ceil(len(x_all) / opts.batch_size))
-    lr = keras.optimizers.schedules.CosineDecay(opts.learning_rate, decay_steps=steps, alpha=0.05)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=opts.label_smoothing))
-    started = time.monotonic()
-    model.fit(ds, epochs=opts.epochs, verbose=2)
-    save_run(args.out, model, opts, split_data, time.monotonic() - started,
+    seconds = fit_labelled(model, x_all, y_all, opts)
+    save_run(args.out, model, opts, split_data, seconds,
              "shipped recipe + real galaxies with drawn tidal tails as mergers (trial)", tails=args.tails)
 
 

@@ -12,6 +12,32 @@ from galaxy_edge.metrics import classification_report
 from galaxy_edge.train.loop import CALIBRATION_SAMPLES, stratified_sample
 
 
+def fit_labelled(model, x_all, y_all, opts):
+    """Train `model` on (x_all, y_all) as `galaxy-edge train` does (shuffle, augmentation, cosine step, smoothing).
+
+    Returns:
+        training time in seconds.
+    """
+    import time
+
+    import keras
+    import tensorflow as tf
+
+    from galaxy_edge.train.augment import augment_batch
+
+    ds = tf.data.Dataset.from_tensor_slices((x_all, np.eye(len(CLASS_NAMES), dtype=np.float32)[y_all]))
+    ds = ds.shuffle(len(x_all), seed=opts.seed, reshuffle_each_iteration=True).batch(opts.batch_size)
+    stream = tf.random.Generator.from_seed(opts.seed)
+    ds = ds.map(lambda x, y: (augment_batch(tf.cast(x, tf.float32), stream), y)).prefetch(2)
+    steps = opts.epochs * int(np.ceil(len(x_all) / opts.batch_size))
+    lr = keras.optimizers.schedules.CosineDecay(opts.learning_rate, decay_steps=steps, alpha=0.05)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=opts.label_smoothing))
+    started = time.monotonic()
+    model.fit(ds, epochs=opts.epochs, verbose=2)
+    return time.monotonic() - started
+
+
 def save_run(out, clf, opts, split_data, seconds, data, **training):
     """Snap, score on the synthetic validation split and write the 4-class model `clf` as a run folder.
 

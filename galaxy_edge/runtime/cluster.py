@@ -137,18 +137,23 @@ class ClassifiedBatch:
 
 
 @dataclass(frozen=True)
-class FieldBatch:
+class _FrameTask:
+    """What every `field` task carries to its worker: the model, the field options, threads, the client's folder."""
+
+    model_path: str
+    options: object
+    num_threads: int = 1
+    cwd: str = "."
+
+
+@dataclass(frozen=True)
+class FieldBatch(_FrameTask):
     """The `field` task: a batch of `(frame, preview)` -> per frame, [FrameResult] or [error text].
 
     A frame is a FITS path or a list of three band paths, relative to `cwd` as on the client; the
     rows keep the names as given. An unreadable frame is its error's text, not an exception, so
     the other frames of the batch go on (and GalaxyEdgeError subclasses need not survive pickling).
     """
-
-    model_path: str
-    options: object
-    num_threads: int = 1
-    cwd: str = "."
 
     def __call__(self, items):
         from galaxy_edge.errors import GalaxyEdgeError
@@ -173,18 +178,13 @@ class FieldBatch:
 
 
 @dataclass(frozen=True)
-class PositionsBatch:
+class PositionsBatch(_FrameTask):
     """The `field --positions` task: a batch of `(frame, targets)` -> per frame, [its rows].
 
     A row that could not be classified (the frame cannot be read, the position is off it) carries
     its `error`, so the other rows and frames go on. Frames are read relative to `cwd`, and rows
     keep their names as given.
     """
-
-    model_path: str
-    options: object
-    num_threads: int = 1
-    cwd: str = "."
 
     def __call__(self, items):
         from galaxy_edge.fits.field import classify_positions
