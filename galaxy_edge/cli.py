@@ -26,6 +26,20 @@ class Group(click.Group):
     for worker threads that may be stuck on a slow disk.
     """
 
+    # Commands defined in modules of their own, imported only when asked for (or for `--help`'s list):
+    # `classify` on a JPEG does not pay at start-up for `field`'s FITS options.
+    LAZY = {"field": "galaxy_edge.field_cli"}
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self.LAZY))
+
+    def get_command(self, ctx, name):
+        if name in self.LAZY and name not in self.commands:
+            import importlib
+
+            self.add_command(getattr(importlib.import_module(self.LAZY[name]), name))
+        return super().get_command(ctx, name)
+
     def invoke(self, ctx):
         previous = signal.signal(signal.SIGTERM, _terminate) if _in_main_thread() else None
         try:
@@ -297,9 +311,8 @@ def visualize(images, run, out, max_maps):
 
 
 from galaxy_edge.device_cli import benchmark, classify, evaluate, watch  # noqa: E402
-from galaxy_edge.field_cli import field  # noqa: E402
 
-for _command in (classify, evaluate, benchmark, watch, field):
+for _command in (classify, evaluate, benchmark, watch):
     cli.add_command(_command)
 
 

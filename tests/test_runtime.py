@@ -403,6 +403,8 @@ for args in (
     assert result.exit_code == 0, (args, result.output)
     loaded = sorted({m.split(".")[0] for m in sys.modules} & set(heavy))
     assert not loaded, (args[0], loaded)
+    # Nor does it load `field`'s module (the FITS command's options): it is registered lazily.
+    assert "galaxy_edge.field_cli" not in sys.modules, args[0]
 print("clean")
 """
 
