@@ -17,6 +17,7 @@ from pathlib import Path
 
 from galaxy_edge import atomic
 from galaxy_edge.errors import DataError
+from galaxy_edge.runtime.outputs import AppendFile, complete_lines, csv_line, cut_torn_line, json_line
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".fits": "fits", ".fit": "fits"}
 
@@ -34,10 +35,6 @@ def catalogue_format(path):
     if fmt is None:
         raise DataError(f"{path}: a catalogue is .csv, .jsonl or .fits, not {Path(path).suffix or 'no suffix'}")
     return fmt
-
-
-def json_line(row, columns):
-    return json.dumps({c: row.get(c) for c in columns}, allow_nan=False)
 
 
 def _fits_table(rows, columns, meta):
@@ -112,15 +109,13 @@ class CatalogueFile:
                 continue
             stream = self.stream or self._open()
             if self.format == "csv":
-                stream.append(_csv_line(["" if row.get(c) is None else row[c] for c in self.columns]))
+                stream.append(csv_line(["" if row.get(c) is None else row[c] for c in self.columns]))
             else:
-                stream.append(json_line(row, self.columns))
+                stream.append(json_line({c: row.get(c) for c in self.columns}))
         return rows
 
     def _open(self):
         # On the first row, so that a run that fails before any writes no file (and replaces none).
-        from galaxy_edge.runtime.outputs import AppendFile
-
         append = self.exists and self.resume
         try:
             if self.exists and not append:
@@ -130,7 +125,7 @@ class CatalogueFile:
         except OSError as e:
             raise DataError(f"{self.path}: cannot write the catalogue ({e.strerror})") from None
         if not append and self.format == "csv":
-            self.stream.append(_csv_line(self.columns))
+            self.stream.append(csv_line(self.columns))
         return self.stream
 
     def finish(self, meta=None):
@@ -148,8 +143,6 @@ class CatalogueFile:
             self.stream = None
 
     def _read_done(self):
-        from galaxy_edge.runtime.outputs import complete_lines, cut_torn_line
-
         lines, torn = complete_lines(self.path, _not_ours)
         if self.format == "csv":
             reader = csv.reader(io.StringIO("\n".join(lines)))
@@ -179,8 +172,3 @@ class CatalogueFile:
 def _not_ours(path, why):
     return DataError(f"{path}: not a galaxy-edge field catalogue ({why}); refusing to write into it")
 
-
-def _csv_line(values):
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="").writerow(values)
-    return buffer.getvalue()

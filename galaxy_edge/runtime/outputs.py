@@ -61,7 +61,17 @@ def flat_row(rec, class_names):
 
 
 def json_line(rec):
+    """One results line: JSON, never NaN or Infinity (which are not JSON)."""
     return json.dumps(rec, separators=(", ", ": "), allow_nan=False)
+
+
+def csv_line(values):
+    """One CSV line (no line end), quoted as the csv module quotes."""
+    import csv  # here, not at start-up: a JPEG classify to the terminal never needs it
+
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(values)
+    return buffer.getvalue()
 
 
 class TableWriter:
@@ -105,22 +115,12 @@ class CsvWriter:
     """Flat rows (`flat_columns`) to a results file; the header starts a new file."""
 
     def __init__(self, results, class_names, new):
-        import csv  # here, not at start-up: a JPEG classify to the terminal never needs it
-
         self.results, self.class_names = results, class_names
-        self.buffer = io.StringIO()
-        self.csv = csv.writer(self.buffer, lineterminator="")
         if new:
-            self._row(flat_columns(class_names))
+            self.results.append(csv_line(flat_columns(class_names)))
 
     def write(self, rec):
-        self._row(["" if v is None else v for v in flat_row(rec, self.class_names)])
-
-    def _row(self, values):
-        self.buffer.seek(0)
-        self.buffer.truncate()
-        self.csv.writerow(values)
-        self.results.append(self.buffer.getvalue())
+        self.results.append(csv_line(["" if v is None else v for v in flat_row(rec, self.class_names)]))
 
     def close(self):
         self.results.close()
@@ -177,7 +177,7 @@ class ParquetWriter:
         return self.folder / f"_part-{self.number:06d}.jsonl"
 
     def write(self, rec):
-        self.journal.append(json.dumps(dict(zip(self.columns, flat_row(rec, self.class_names))), allow_nan=False))
+        self.journal.append(json_line(dict(zip(self.columns, flat_row(rec, self.class_names)))))
         self.rows += 1
         if self.rows >= self.part_rows:
             self._write_part()

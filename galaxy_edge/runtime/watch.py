@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from galaxy_edge.errors import DataError, GalaxyEdgeError
+from galaxy_edge.runtime.outputs import cut_torn_line, json_line
 
 # An empty file may be a writer that has created it and not yet written: give it this long.
 EMPTY_FILE_GRACE_SECONDS = 10.0
@@ -86,10 +87,7 @@ def read_done(results_path):
     if torn:
         keep = data.rfind(b"\n") + 1
         try:
-            with open(path, "r+b") as f:
-                f.truncate(keep)
-                f.flush()
-                os.fsync(f.fileno())
+            cut_torn_line(path, keep)
         except OSError as e:
             raise DataError(f"{path}: cannot repair a torn last line ({e.strerror})") from None
         data = data[:keep]
@@ -391,7 +389,7 @@ class Watcher:
         Raises:
             DataError: the line could not be written whole (full disk, I/O error).
         """
-        data = (json.dumps(rec, allow_nan=False) + "\n").encode("utf-8")
+        data = (json_line(rec) + "\n").encode("utf-8")
         start = None
         try:
             start = os.lseek(self._out, 0, os.SEEK_END)
