@@ -1,7 +1,13 @@
 """Augmentation for galaxies, which have no preferred orientation: the 8 flips and right-angle
-rotations, small shifts and zooms, brightness and noise. Runs in tf.data on raw 0-255 pixels."""
+rotations, small shifts and zooms, brightness, noise and a tone curve. Runs in tf.data on raw 0-255
+pixels."""
+
+import math
 
 import tensorflow as tf
+
+# Widest gamma of the tone curve, either way (docs/accuracy-history.md: the tone-curve trial).
+MAX_GAMMA = 1.6
 
 
 def augment_batch(images, seed_stream):
@@ -33,7 +39,13 @@ def augment_batch(images, seed_stream):
     images = images * gain * colour
     noise_sigma = g.uniform([b, 1, 1, 1], 0.0, 4.0)
     images = images + g.normal(tf.shape(images)) * noise_sigma
-    return tf.clip_by_value(images, 0.0, 255.0)
+    images = tf.clip_by_value(images, 0.0, 255.0)
+
+    # Tone curve: surveys stretch faint light differently (SDSS's asinh, HSC's deeper and brighter),
+    # and without this the model read how bright faint light is drawn as a class (HSC tidal tails
+    # came out `ringed`). Gamma is log-uniform in [1 / MAX_GAMMA, MAX_GAMMA].
+    gamma = tf.exp(g.uniform([b, 1, 1, 1], -math.log(MAX_GAMMA), math.log(MAX_GAMMA)))
+    return 255.0 * tf.pow(images / 255.0, gamma)
 
 
 def _crop_boxes(scale, shift, size):

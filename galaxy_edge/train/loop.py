@@ -45,7 +45,7 @@ class TrainOptions:
         synth_count: images drawn from the synthetic sky when `data` is None.
         synth_seed: seed of the synthetic sky.
         val_fraction: share of the data held out for validation, stratified.
-        augment: random flips, rotations, shifts, zoom, brightness and noise.
+        augment: random flips, rotations, shifts, zoom, brightness, noise and tone curve.
         learning_rate: Adam's step size (1e-3; fine-tuning defaults to 1e-4).
         schedule: "constant", or "cosine": decay the step to 5% of `learning_rate` by the last
             batch, so the final weights are not those of one noisy high-step batch.
