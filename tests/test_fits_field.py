@@ -236,6 +236,32 @@ def test_a_neighbour_neither_inflates_a_galaxy_nor_enters_its_cutout():
     assert cutout[0, side // 2, side // 2] > 100  # the galaxy itself untouched
 
 
+
+def galaxy_in_a_bright_stars_halo():
+    """A disk galaxy 20 px from a star 1,200 times brighter, inside the star's halo (Moffat, FWHM 3 px), on noise 1."""
+    rng = np.random.default_rng(5)
+    y, x = np.indices((200, 320), dtype=np.float32)
+    image = rng.normal(0, 1, x.shape).astype(np.float32)
+    image += 1e5 * (1 + ((x - 160) ** 2 + (y - 100) ** 2) / 2.65**2) ** -2.5
+    image += 30 * np.exp(-np.hypot(x - 180, (y - 100) / 0.7) / 3.0)
+    return image
+
+
+def test_a_galaxy_in_a_bright_stars_halo_is_found():
+    from galaxy_edge.fits.options import DetectOptions
+
+    image = galaxy_in_a_bright_stars_halo()
+    mask, saturated, noise = prepare(image)
+    cols = detect(image, mask, noise, saturated, DetectOptions(psf_r50=2.0)).columns
+    # At the frame's deblending contrast the two are one source, at the star; the star's footprint,
+    # deblended again, gives the galaxy.
+    galaxy = int(np.argmin(np.hypot(cols["x"] - 180, cols["y"] - 100)))
+    star = int(np.argmin(np.hypot(cols["x"] - 160, cols["y"] - 100)))
+    assert np.hypot(cols["x"][galaxy] - 180, cols["y"][galaxy] - 100) < 1
+    assert cols["is_galaxy"][galaxy] and not cols["is_galaxy"][star]
+    assert cols["flags"][galaxy] & FLAG_BLENDED
+
+
 def test_hickson_88_in_three_bands(shared_data, int8, tmp_path):
     folder = shared_data / "fits" / "sdss-hcg88-gri"
     bands = ",".join(str(folder / f"reprojected_sdss_{b}.fits.bz2") for b in "gri")

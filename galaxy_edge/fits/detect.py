@@ -5,7 +5,10 @@
 2. Detection: `threshold` sigma above the background over at least `min_area` connected pixels,
    after sep's default 3x3 matched filter, deblended into sub-objects over 32 levels with a
    minimum contrast `deblend_cont` of 0.005 (Source Extractor's default: it splits a galaxy from
-   the bright star beside it; the pieces of a galaxy it shreds are folded back, see 4).
+   the bright star beside it; the pieces of a galaxy it shreds are folded back, see 4). A galaxy
+   beside a much brighter star holds less than that share of their light and stays hidden in the
+   star's footprint: the footprint of each bright point source is deblended again, 1,000 times more
+   finely, and what it holds away from the star is a source of its own (`_beside_bright_stars`).
 3. Measurement: Kron ("auto") flux in 2.5 Kron radii with its error, half-light radius r50,
    axis ratio b/a and position angle from the second moments.
 4. Stars and galaxies: the PSF's r50 is measured from the frame's own stars, the densest narrow
@@ -39,6 +42,8 @@ FLAG_NAMES = {FLAG_BLENDED: "blended", FLAG_EDGE: "edge", FLAG_SATURATED: "satur
 # sep keeps the pixels of every object being extracted on one stack; a 4k frame with large
 # galaxies overflows its default (300,000).
 _PIXSTACK = 3_000_000
+# The deblending contrast around bright stars, as a share of `deblend_cont` (`_beside_bright_stars`).
+_FINE_CONTRAST = 0.001
 # Up to this many masked pixels, their coordinates (16 bytes each) are cheaper to search than the mask.
 _FEW_PIXELS = 200_000
 
@@ -121,6 +126,39 @@ def detect(image, mask, noise, saturated=None, options=None):
     )
     if len(objects) == 0:
         return Sources(_empty(), float("nan"), "none", noise, 0)
+    columns, r_ap = _measure(image, mask, noise, saturated, objects)
+    psf_r50, scatter, psf_from, n_stars = _psf_r50(columns, options)
+    hidden = _beside_bright_stars(image, mask, noise, objects, columns, psf_r50, options)
+    if len(hidden):
+        more, more_ap = _measure(image, mask, noise, saturated, hidden)
+        objects = np.concatenate([objects, hidden])
+        columns = {k: np.concatenate([columns[k], more[k]]) for k in columns}
+        r_ap = np.concatenate([r_ap, more_ap])
+    snr, r50 = columns["snr"], columns["r50"]
+    if np.isfinite(psf_r50):
+        # A faint star's r50 scatters more: the locus's width grows as 1/sqrt(S/N) below S/N 50.
+        spread = 3 * scatter * np.sqrt(np.maximum(1.0, 50.0 / np.maximum(snr, 1e-9)))
+        bigger = r50 > psf_r50 + np.maximum((options.galaxy_size - 1) * psf_r50, spread)
+    else:
+        bigger = np.zeros(len(snr), dtype=bool)
+    groups = _fold(bigger & (snr >= options.min_snr) & np.isfinite(r50), columns)
+    # Each source's isophotal footprint as an ellipse of its own area (sep's segmentation map would
+    # cost a 4-byte copy of the frame and a fifth of the extraction's time): what is masked of it.
+    columns.update({k: objects[k] for k in ("xmin", "xmax", "ymin", "ymax", "cxx", "cyy", "cxy")})
+    columns["r_iso"] = np.sqrt(np.maximum(objects["npix"], 1) / (np.pi * np.maximum(columns["a"] * columns["b"], 1e-6)))
+    _own_r50(image, mask, columns, groups, r_ap)
+    if np.isfinite(psf_r50):
+        # A star measured big only through a neighbour's light is a star again.
+        small = r50 <= psf_r50 + np.maximum((options.galaxy_size - 1) * psf_r50, spread)
+        groups = {j: parts for j, parts in groups.items() if parts or not small[j]}
+    columns["is_galaxy"] = _whole_galaxies(groups, columns)
+    return Sources(columns, psf_r50, psf_from, noise, n_stars)
+
+
+def _measure(image, mask, noise, saturated, objects):
+    """Kron flux and its error, S/N, r50 and flags of sep's `objects`: the columns of `Sources`, and the Kron apertures."""
+    import sep
+
     x, y = objects["x"], objects["y"]
     a, b, theta = objects["a"], objects["b"], objects["theta"]
     kron, _ = sep.kron_radius(image, x, y, a, b, theta, 6.0, mask=mask)
@@ -141,28 +179,84 @@ def detect(image, mask, noise, saturated=None, options=None):
     if saturated is not None:
         flags[_touches(saturated, objects)] |= FLAG_SATURATED
     columns = {
-        "x": x, "y": y, "flux": flux, "flux_err": flux_err, "snr": snr, "r50": r50,
-        "a": a, "b": b, "theta": theta, "flags": flags,
+        "x": np.array(x, dtype=np.float64), "y": np.array(y, dtype=np.float64), "flux": flux, "flux_err": flux_err,
+        "snr": snr, "r50": r50, "a": np.array(a), "b": np.array(b), "theta": np.array(theta), "flags": flags,
     }
-    psf_r50, scatter, psf_from, n_stars = _psf_r50(columns, options)
-    if np.isfinite(psf_r50):
-        # A faint star's r50 scatters more: the locus's width grows as 1/sqrt(S/N) below S/N 50.
-        spread = 3 * scatter * np.sqrt(np.maximum(1.0, 50.0 / np.maximum(snr, 1e-9)))
-        bigger = r50 > psf_r50 + np.maximum((options.galaxy_size - 1) * psf_r50, spread)
-    else:
-        bigger = np.zeros(len(x), dtype=bool)
-    groups = _fold(bigger & (snr >= options.min_snr) & np.isfinite(r50), columns)
-    # Each source's isophotal footprint as an ellipse of its own area (sep's segmentation map would
-    # cost a 4-byte copy of the frame and a fifth of the extraction's time): what is masked of it.
-    columns.update({k: objects[k] for k in ("xmin", "xmax", "ymin", "ymax", "cxx", "cyy", "cxy")})
-    columns["r_iso"] = np.sqrt(np.maximum(objects["npix"], 1) / (np.pi * np.maximum(a * b, 1e-6)))
-    _own_r50(image, mask, columns, groups, r_ap)
-    if np.isfinite(psf_r50):
-        # A star measured big only through a neighbour's light is a star again.
-        small = r50 <= psf_r50 + np.maximum((options.galaxy_size - 1) * psf_r50, spread)
-        groups = {j: parts for j, parts in groups.items() if parts or not small[j]}
-    columns["is_galaxy"] = _whole_galaxies(groups, columns)
-    return Sources(columns, psf_r50, psf_from, noise, n_stars)
+    return columns, r_ap
+
+
+def _beside_bright_stars(image, mask, noise, objects, columns, psf_r50, options):
+    """Sources hidden in the footprints of bright stars, found by deblending each such footprint again, finely.
+
+    A galaxy beside a star of S/N in the tens of thousands holds less than `deblend_cont` of the
+    light they share, so sep keeps the two as one source. Each footprint of a bright point source
+    (S/N at least min_snr / deblend_cont: beside it a galaxy at the classification limit falls
+    below the contrast) is extracted again on its own, with a contrast 1,000 times finer; the
+    sub-objects found away from every source already known are new sources. A star's profile is
+    smooth, so the finer contrast splits off what is not the star, not pieces of it; galaxies'
+    footprints are not searched again, so they are not shredded.
+
+    Returns:
+        sep objects (frame coordinates), possibly none.
+    """
+    import sep
+
+    if not np.isfinite(psf_r50):
+        return objects[:0]
+    point = columns["r50"] <= psf_r50 * options.galaxy_size
+    bright = np.flatnonzero(point & (columns["snr"] >= options.min_snr / options.deblend_cont))
+    h, w = image.shape
+    found = []
+    for i in bright:
+        o = objects[i]
+        x0, x1 = max(int(o["xmin"]) - 2, 0), min(int(o["xmax"]) + 3, w)
+        y0, y1 = max(int(o["ymin"]) - 2, 0), min(int(o["ymax"]) + 3, h)
+        stamp_mask = mask[y0:y1, x0:x1]
+        sub = _extract_stamp(np.ascontiguousarray(image[y0:y1, x0:x1]),
+                             np.ascontiguousarray(stamp_mask) if stamp_mask.any() else None,
+                             noise, options)
+        if len(sub) < 2:
+            continue  # the star alone
+        for k in ("x", "xmin", "xmax", "xpeak", "xcpeak"):
+            sub[k] += x0
+        for k in ("y", "ymin", "ymax", "ypeak", "ycpeak"):
+            sub[k] += y0
+        # Only what lies wholly inside the star's footprint box: a neighbour cut by the stamp's edge is no new source.
+        inside = (sub["xmin"] >= o["xmin"]) & (sub["xmax"] <= o["xmax"]) & (sub["ymin"] >= o["ymin"]) & (sub["ymax"] <= o["ymax"])
+        found.append(sub[inside])
+    if not found:
+        return objects[:0]
+    candidates = np.concatenate(found)
+    # A sub-object within 2 PSF half-light radii (and 3 px) of a known source is that source again;
+    # two bright stars' boxes may overlap, so each new source is kept once.
+    near = max(3.0, 2 * psf_r50)
+    known = [np.stack([objects["x"], objects["y"]], axis=1)]
+    keep = []
+    for j, c in enumerate(candidates):
+        if all(np.min(np.hypot(k[:, 0] - c["x"], k[:, 1] - c["y"])) > near for k in known):
+            keep.append(j)
+            known.append(np.array([[c["x"], c["y"]]]))
+    new = candidates[keep]
+    new["flag"] |= sep.OBJ_MERGED
+    return new
+
+
+def _extract_stamp(stamp, mask, noise, options):
+    """sep's sources in a bright star's stamp, deblended `_FINE_CONTRAST` times more finely than the frame."""
+    import sep
+
+    # sep allocates its whole pixel stack on every call (77 ms at the frame's 3,000,000), so a stamp
+    # gets a stack sized to it; the rare stamp whose deblending needs more is done again with the frame's.
+    for pixstack in (max(10_000, 8 * stamp.size), _PIXSTACK):
+        sep.set_extract_pixstack(pixstack)
+        try:
+            return sep.extract(stamp, options.threshold, err=noise, mask=mask, minarea=options.min_area,
+                               deblend_nthresh=32, deblend_cont=options.deblend_cont * _FINE_CONTRAST, clean=True)
+        except Exception as e:  # sep raises a bare Exception
+            if "pixel buffer full" not in str(e) or pixstack == _PIXSTACK:
+                raise
+        finally:
+            sep.set_extract_pixstack(_PIXSTACK)
 
 
 def footprints(columns, which, x0, y0, shape):
