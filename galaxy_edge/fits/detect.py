@@ -136,21 +136,20 @@ def detect(image, mask, noise, saturated=None, options=None):
         r_ap = np.concatenate([r_ap, more_ap])
     snr, r50 = columns["snr"], columns["r50"]
     if np.isfinite(psf_r50):
-        # A faint star's r50 scatters more: the locus's width grows as 1/sqrt(S/N) below S/N 50.
+        # The largest r50 a star may have. A faint star's r50 scatters more: the locus's width grows
+        # as 1/sqrt(S/N) below S/N 50.
         spread = 3 * scatter * np.sqrt(np.maximum(1.0, 50.0 / np.maximum(snr, 1e-9)))
-        bigger = r50 > psf_r50 + np.maximum((options.galaxy_size - 1) * psf_r50, spread)
+        star_r50 = psf_r50 + np.maximum((options.galaxy_size - 1) * psf_r50, spread)
     else:
-        bigger = np.zeros(len(snr), dtype=bool)
-    groups = _fold(bigger & (snr >= options.min_snr) & np.isfinite(r50), columns)
+        star_r50 = np.full(len(snr), np.inf)
+    groups = _fold((r50 > star_r50) & (snr >= options.min_snr) & np.isfinite(r50), columns)
     # Each source's isophotal footprint as an ellipse of its own area (sep's segmentation map would
     # cost a 4-byte copy of the frame and a fifth of the extraction's time): what is masked of it.
     columns.update({k: objects[k] for k in ("xmin", "xmax", "ymin", "ymax", "cxx", "cyy", "cxy")})
     columns["r_iso"] = np.sqrt(np.maximum(objects["npix"], 1) / (np.pi * np.maximum(columns["a"] * columns["b"], 1e-6)))
     _own_r50(image, mask, columns, groups, r_ap)
-    if np.isfinite(psf_r50):
-        # A star measured big only through a neighbour's light is a star again.
-        small = r50 <= psf_r50 + np.maximum((options.galaxy_size - 1) * psf_r50, spread)
-        groups = {j: parts for j, parts in groups.items() if parts or not small[j]}
+    # A star measured big only through a neighbour's light (r50 is measured again in place) is a star again.
+    groups = {j: parts for j, parts in groups.items() if parts or r50[j] > star_r50[j]}
     columns["is_galaxy"] = _whole_galaxies(groups, columns)
     return Sources(columns, psf_r50, psf_from, noise, n_stars)
 
@@ -230,12 +229,12 @@ def _beside_bright_stars(image, mask, noise, objects, columns, psf_r50, options)
     # A sub-object within 2 PSF half-light radii (and 3 px) of a known source is that source again;
     # two bright stars' boxes may overlap, so each new source is kept once.
     near = max(3.0, 2 * psf_r50)
-    known = [np.stack([objects["x"], objects["y"]], axis=1)]
+    known = np.stack([objects["x"], objects["y"]], axis=1)
     keep = []
     for j, c in enumerate(candidates):
-        if all(np.min(np.hypot(k[:, 0] - c["x"], k[:, 1] - c["y"])) > near for k in known):
+        if np.min(np.hypot(*(known - (c["x"], c["y"])).T)) > near:
             keep.append(j)
-            known.append(np.array([[c["x"], c["y"]]]))
+            known = np.vstack([known, (c["x"], c["y"])])
     new = candidates[keep]
     new["flag"] |= sep.OBJ_MERGED
     return new

@@ -124,6 +124,5 @@ def load_fits_rgb(path, planes=None):
     from galaxy_edge.preprocess import MAX_DECODED_BYTES
 
     group = band_paths(path)
-    if group is not None:
-        return render(read_bands(group, max_bytes=MAX_DECODED_BYTES).data)
-    return render(read_bands([path], planes=planes, max_bytes=MAX_DECODED_BYTES).data)
+    paths, planes = (group, None) if group else ([path], planes)
+    return render(read_bands(paths, planes=planes, max_bytes=MAX_DECODED_BYTES).data)

@@ -242,8 +242,9 @@ class Watcher:
         for path in find_images(self.folder, unreadable):
             key = Path(path).relative_to(self.folder).as_posix()
             group = self._group_of(key)
-            if (group[0] if group else key) in self.done and self.done[group[0] if group else key] is None:
-                continue
+            name = group[0] if group else key  # what its results line is keyed by
+            if name in self.done and self.done[name] is None:
+                continue  # classified
             st = _stat(path)
             if st is None:
                 continue  # gone between listing and stat: a rename in progress
@@ -252,9 +253,10 @@ class Watcher:
                 continue  # failed in exactly this state; wait for a change
             present.add(key)
             before = self._seen.get(key)
-            if before is None or before[0] != state or (st.st_size == 0 and now - before[1] < empty_grace):
-                if before is None or before[0] != state:
-                    self._seen[key] = (state, now)
+            changed = before is None or before[0] != state
+            if changed:
+                self._seen[key] = (state, now)
+            if changed or (st.st_size == 0 and now - before[1] < empty_grace):
                 waiting = True
                 if group:
                     settling.add(group[0])
