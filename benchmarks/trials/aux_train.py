@@ -16,7 +16,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from galaxy_edge.preprocess import load_image  # noqa: E402
-from galaxy_edge.train.loop import TrainOptions, split  # noqa: E402
 
 CACHE = ROOT / "runs" / "trial-cache"
 POOL = ROOT.parent / "shared" / "data" / "gz1-sdss-pool"
@@ -58,22 +57,14 @@ def main():
     import keras
     import tensorflow as tf
 
-    from galaxy_edge.data import Dataset
     from galaxy_edge.train.augment import augment_batch
-    from galaxy_edge.train.models import build_model
-    from trial_run import save_run
+    from trial_run import save_run, start
 
-    opts = TrainOptions(seed=args.seed).resolved()
-    keras.utils.set_random_seed(opts.seed)
-    base = build_model("edge", seed=opts.seed)
+    opts, base, split_data = start(args.seed, *synth(), quick=args.quick)
     feats = base.get_layer("dropout").output
     aux = keras.layers.Dense(len(AUX_CLASSES), activation="softmax", name="gz1")(feats)
     model = keras.Model(base.input, [base.output, aux])
 
-    xs, ys = synth()
-    if args.quick:
-        xs, ys, opts.epochs = xs[:400], ys[:400], 1
-    split_data = split(Dataset(xs, ys, "synthetic"), opts.val_fraction, opts.seed)
     x_train, _, y_train, _ = split_data
     xr, yr = pool()
     if args.quick:

@@ -21,10 +21,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aux_train import pool, synth  # noqa: E402  (the trials' cached synthetic sky and real pool)
-from trial_run import save_run  # noqa: E402
+from trial_run import save_run, start  # noqa: E402
 
 from galaxy_edge import CLASS_NAMES  # noqa: E402
-from galaxy_edge.train.loop import TrainOptions, split  # noqa: E402
 
 NORMAL = CLASS_NAMES.index("normal")
 
@@ -39,9 +38,7 @@ def main():
     import keras
     import tensorflow as tf
 
-    from galaxy_edge.data import Dataset
     from galaxy_edge.train.augment import augment_batch
-    from galaxy_edge.train.models import build_model
 
     class GradientReversal(keras.layers.Layer):
         """Identity forward; gradient times -strength backward."""
@@ -59,19 +56,13 @@ def main():
 
             return reverse(x)
 
-    opts = TrainOptions(seed=args.seed).resolved()
-    keras.utils.set_random_seed(opts.seed)
-    base = build_model("edge", seed=opts.seed)
+    opts, base, split_data = start(args.seed, *synth(), quick=args.quick)
     reversal = GradientReversal(name="reverse")
     d = reversal(base.get_layer("pool").output)
     d = keras.layers.Dense(64, activation="relu", name="domain_hidden")(d)
     domain = keras.layers.Dense(1, activation="sigmoid", name="domain")(d)
     model = keras.Model(base.input, [base.output, domain])
 
-    xs, ys = synth()
-    if args.quick:
-        xs, ys, opts.epochs = xs[:400], ys[:400], 1
-    split_data = split(Dataset(xs, ys, "synthetic"), opts.val_fraction, opts.seed)
     x_train, _, y_train, _ = split_data
     xr, _ = pool()
     if args.quick:

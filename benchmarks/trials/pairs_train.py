@@ -14,10 +14,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aux_train import pool, synth  # noqa: E402  (the trials' cached synthetic sky and real pool)
-from trial_run import fit_labelled, save_run  # noqa: E402
+from trial_run import fit_labelled, save_run, start  # noqa: E402
 
 from galaxy_edge.data.real_pairs import real_set  # noqa: E402
-from galaxy_edge.train.loop import TrainOptions, split  # noqa: E402
 
 
 def main():
@@ -27,19 +26,8 @@ def main():
     ap.add_argument("--per-class", type=int, default=1000, help="real normals, and as many real pairs")
     ap.add_argument("--quick", action="store_true", help="smoke test: 400 synthetic images, 1 epoch")
     args = ap.parse_args()
-    import keras
-
-    from galaxy_edge.data import Dataset
-    from galaxy_edge.train.models import build_model
-
-    opts = TrainOptions(seed=args.seed).resolved()
-    keras.utils.set_random_seed(opts.seed)
-    model = build_model("edge", seed=opts.seed)
-    xs, ys = synth()
-    per_class = args.per_class
-    if args.quick:
-        xs, ys, opts.epochs, per_class = xs[:400], ys[:400], 1, 50
-    split_data = split(Dataset(xs, ys, "synthetic"), opts.val_fraction, opts.seed)
+    opts, model, split_data = start(args.seed, *synth(), quick=args.quick)
+    per_class = 50 if args.quick else args.per_class
     x_train, _, y_train, _ = split_data
     # The same real set for every training seed: the seed varies the model, not the data.
     xr, yr = real_set(pool()[0], per_class, seed=0)

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from trial_run import fit_labelled, save_run  # noqa: E402
+from trial_run import fit_labelled, save_run, start  # noqa: E402
 
 from galaxy_edge.data.real_pairs import MERGER, _radius, _sky, load_real_set  # noqa: E402
-from galaxy_edge.train.loop import REAL_COUNT, TrainOptions, split  # noqa: E402
+from galaxy_edge.train.loop import REAL_COUNT, TrainOptions  # noqa: E402
 
 POOL = Path(__file__).resolve().parents[3] / "shared" / "data" / "gz1-sdss-pool"
 
@@ -76,17 +76,10 @@ def main():
 
         Image.fromarray(np.concatenate([np.concatenate(list(x_tails[r * 8:r * 8 + 8]), axis=1) for r in range(3)])).save(args.preview)
         return
-    import keras
-
-    from galaxy_edge.data import Dataset
     from galaxy_edge.data.synth import generate
-    from galaxy_edge.train.models import build_model
 
-    opts = TrainOptions(seed=args.seed).resolved()
-    keras.utils.set_random_seed(opts.seed)
-    model = build_model("edge", seed=opts.seed)
-    xs, ys = generate(opts.synth_count, seed=opts.synth_seed)
-    split_data = split(Dataset(xs, ys, "synthetic"), opts.val_fraction, opts.seed)
+    sky = TrainOptions()
+    opts, model, split_data = start(args.seed, *generate(sky.synth_count, seed=sky.synth_seed))
     x_train, _, y_train, _ = split_data
     x_all = np.concatenate([x_train, x_real, x_tails])
     y_all = np.concatenate([y_train, y_real, np.full(len(x_tails), MERGER)])

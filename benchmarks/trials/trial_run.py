@@ -9,7 +9,31 @@ from galaxy_edge import CLASS_NAMES, atomic
 from galaxy_edge.data.npz import save_npz
 from galaxy_edge.metadata import base_metadata
 from galaxy_edge.metrics import classification_report
-from galaxy_edge.train.loop import CALIBRATION_SAMPLES, stratified_sample
+from galaxy_edge.train.loop import CALIBRATION_SAMPLES, TrainOptions, split, stratified_sample
+
+
+def start(seed, xs, ys, quick=False):
+    """What every trial starts from: the recipe's options, Keras seeded, the `edge` model, the synthetic split.
+
+    Args:
+        seed: the training seed.
+        xs, ys: the synthetic sky (images, labels), split as `galaxy-edge train` splits it.
+        quick: a smoke test: the first 400 images, 1 epoch.
+
+    Returns:
+        (opts, model, split_data): the resolved TrainOptions, the Keras model, (x_train, x_val, y_train, y_val).
+    """
+    import keras
+
+    from galaxy_edge.data import Dataset
+    from galaxy_edge.train.models import build_model
+
+    opts = TrainOptions(seed=seed).resolved()
+    keras.utils.set_random_seed(opts.seed)
+    model = build_model("edge", seed=opts.seed)
+    if quick:
+        xs, ys, opts.epochs = xs[:400], ys[:400], 1
+    return opts, model, split(Dataset(xs, ys, "synthetic"), opts.val_fraction, opts.seed)
 
 
 def fit_labelled(model, x_all, y_all, opts):
