@@ -18,11 +18,13 @@
    S/N 50), and its S/N is at least `min_snr`: fainter sources are too noisy to classify by shape.
    A blended galaxy whose centre lies within twice the half-light radius of a brighter galaxy is a
    deblended piece of it (a knot, an arm, a merger's second nucleus): it is folded into that galaxy,
-   whose position becomes the flux-weighted centre of the whole and whose cutout takes in every piece.
+   whose position becomes the flux-weighted centre of the whole and whose cutout is framed on the
+   half-light radius of the whole (5).
 5. A galaxy's own size: each galaxy's r50 is measured again with the light of other sources (their
    isophotal footprints, `footprints`) replaced by its mirror image through the galaxy's centre,
    as Source Extractor's MASK_TYPE CORRECT does; a star that was big only through its neighbour's
-   light is a star again.
+   light is a star again. A galaxy with pieces is measured so about the centre of the whole,
+   within a circle holding every piece's Kron aperture: its r50 is the whole's.
 
 Flags (bits, as in Source Extractor's FLAGS):
   1  BLENDED    deblended from a footprint shared with other sources
@@ -54,10 +56,10 @@ class Sources:
 
     Attributes:
         columns: x, y (0-based pixels), flux, flux_err, snr, r50, a, b, theta (radians), flags,
-            is_galaxy, extent (the radius a galaxy's cutout is framed on: r50, or more when
-            deblended pieces were folded into it), group (the galaxy each source is a piece of,
-            else itself), xmin, xmax, ymin, ymax (the isophotal bounding box), cxx, cyy, cxy (the
-            ellipse) and r_iso (its scale that has the isophotal area: `footprints`).
+            is_galaxy, group (the galaxy each source is a piece of, else itself), xmin, xmax,
+            ymin, ymax (the isophotal bounding box), cxx, cyy, cxy (the ellipse) and r_iso (its
+            scale that has the isophotal area: `footprints`). A galaxy's r50 is the whole
+            galaxy's, its folded pieces included.
         psf_r50: the PSF half-light radius used, in pixels (NaN when it could not be measured).
         psf_from: "stars" (measured), "option" (given) or "none".
         noise: the background RMS.
@@ -150,7 +152,7 @@ def detect(image, mask, noise, saturated=None, options=None):
     _own_r50(image, mask, columns, groups, r_ap)
     # A star measured big only through a neighbour's light (r50 is measured again in place) is a star again.
     groups = {j: parts for j, parts in groups.items() if parts or r50[j] > star_r50[j]}
-    columns["is_galaxy"] = _whole_galaxies(groups, columns)
+    columns["is_galaxy"] = _whole_galaxies(image, mask, groups, columns, r_ap)
     return Sources(columns, psf_r50, psf_from, noise, n_stars)
 
 
@@ -296,34 +298,46 @@ def _own_r50(image, mask, columns, groups, r_ap):
 
     A neighbour's light in the Kron aperture (a bright star beside a galaxy) can double the
     measured r50, and with it the cutout. A galaxy with footprints of other sources (not its own
-    folded pieces) inside its aperture is measured, Kron aperture and r50 alike, on a small stamp
-    where those pixels are replaced by their mirror image through its centre, as Source
-    Extractor's MASK_TYPE CORRECT does. Changes columns["r50"].
+    folded pieces) inside its aperture is measured, Kron aperture and r50 alike, on a stamp where
+    those are replaced (`_without_neighbours`). Changes columns["r50"].
     """
     import sep
 
-    h, w = image.shape
     x, y, a, b, theta, r50 = (columns[k] for k in ("x", "y", "a", "b", "theta", "r50"))
-    everyone = np.arange(len(x))
     for i, parts in groups.items():
-        r = int(np.ceil(r_ap[i])) + 1
-        x0, y0 = max(0, int(x[i]) - r), max(0, int(y[i]) - r)
-        x1, y1 = min(w, int(x[i]) + r + 2), min(h, int(y[i]) + r + 2)
-        shape = (y1 - y0, x1 - x0)
-        near = everyone[_meets(columns, everyone, x0, y0, shape)]
-        near = near[~np.isin(near, [i] + parts)]
-        others = mask[y0:y1, x0:x1]
-        if len(near):
-            others = others | covered(footprints(columns, [i] + parts, x0, y0, shape), footprints(columns, near, x0, y0, shape))
-        if not others.any():
+        stamp, x0, y0, replaced = _without_neighbours(image, mask, columns, [i] + parts, x[i], y[i], r_ap[i])
+        if not replaced:
             continue
         cx, cy = x[i:i + 1] - x0, y[i:i + 1] - y0
-        stamp = _mirrored(image[y0:y1, x0:x1], others, cx[0], cy[0])
         kron, _ = sep.kron_radius(stamp, cx, cy, a[i:i + 1], b[i:i + 1], theta[i:i + 1], 6.0)
         own = 2.5 * kron * np.sqrt(a[i:i + 1] * b[i:i + 1]) if np.isfinite(kron[0]) and kron[0] > 0 else r_ap[i:i + 1]
         value, _ = sep.flux_radius(stamp, cx, cy, np.clip(own, 3.5, r_ap[i]), 0.5, subpix=5)
         if np.isfinite(value[0]) and value[0] > 0:
             r50[i] = value[0]
+
+
+def _without_neighbours(image, mask, columns, members, cx, cy, radius):
+    """A stamp reaching `radius` about (cx, cy) in which the light of sources other than `members` is replaced.
+
+    The pixels of other sources' footprints (nearer to them than to the members) and pixels
+    without data hold their mirror image through the centre, as Source Extractor's MASK_TYPE
+    CORRECT does. Returns (stamp, x0, y0, replaced): the stamp's first pixel is frame pixel
+    (x0, y0); `replaced` says whether any of it was (if not, the stamp is a copy of the frame's pixels).
+    """
+    h, w = image.shape
+    r = int(np.ceil(radius)) + 1
+    x0, y0 = max(0, int(cx) - r), max(0, int(cy) - r)
+    x1, y1 = min(w, int(cx) + r + 2), min(h, int(cy) + r + 2)
+    shape = (y1 - y0, x1 - x0)
+    everyone = np.arange(len(columns["x"]))
+    near = everyone[_meets(columns, everyone, x0, y0, shape)]
+    near = near[~np.isin(near, members)]
+    others = mask[y0:y1, x0:x1]
+    if len(near):
+        others = others | covered(footprints(columns, members, x0, y0, shape), footprints(columns, near, x0, y0, shape))
+    if not others.any():
+        return np.ascontiguousarray(image[y0:y1, x0:x1]), x0, y0, False
+    return _mirrored(image[y0:y1, x0:x1], others, cx - x0, cy - y0), x0, y0, True
 
 
 def _mirrored(image, masked, cx, cy):
@@ -360,15 +374,19 @@ def _fold(is_galaxy, columns):
     return pieces
 
 
-def _whole_galaxies(pieces, columns):
+def _whole_galaxies(image, mask, pieces, columns, r_ap):
     """Mark the galaxies; each with pieces is placed at the flux-weighted centre of the whole.
 
-    Its `extent` (what its cutout is framed on) reaches every piece, and `group` names, for every
-    source, the galaxy it belongs to (itself when it is none's piece). Changes x and y of galaxies
-    with pieces; returns the boolean is_galaxy column.
+    Its r50 (what its cutout is framed on) becomes the half-light radius of the whole: of the
+    light within the circle about that centre that holds every piece's Kron aperture `r_ap`,
+    other sources' light replaced (`_without_neighbours`), as a merger's size is its two
+    nuclei's together in the training images. `group` names, for every source, the galaxy it
+    belongs to (itself when it is none's piece). Changes x, y and r50 of galaxies with pieces;
+    returns the boolean is_galaxy column.
     """
+    import sep
+
     x, y, flux, r50 = columns["x"], columns["y"], columns["flux"], columns["r50"]
-    extent = np.array(r50, dtype=np.float64)
     x, y = np.array(x, dtype=np.float64), np.array(y, dtype=np.float64)
     group = np.arange(len(x))
     for j, parts in pieces.items():
@@ -376,12 +394,16 @@ def _whole_galaxies(pieces, columns):
             members = [j] + parts
             w = np.maximum(flux[members], 0) + 1e-30
             cx, cy = float(np.sum(w * x[members]) / w.sum()), float(np.sum(w * y[members]) / w.sum())
-            extent[j] = max(r50[j], max(np.hypot(x[m] - cx, y[m] - cy) + 0.5 * r50[m] for m in members))
+            reach = max(float(np.hypot(x[m] - cx, y[m] - cy) + r_ap[m]) for m in members)
+            stamp, x0, y0, _ = _without_neighbours(image, mask, columns, members, cx, cy, reach)
+            whole, _ = sep.flux_radius(stamp, np.array([cx - x0]), np.array([cy - y0]), np.array([reach]), 0.5, subpix=5)
+            if np.isfinite(whole[0]) and whole[0] > 0:
+                r50[j] = whole[0]
             x[j], y[j] = cx, cy
             group[parts] = j
     is_galaxy = np.zeros(len(x), dtype=bool)
     is_galaxy[list(pieces)] = True
-    columns["x"], columns["y"], columns["extent"], columns["group"] = x, y, extent, group
+    columns["x"], columns["y"], columns["group"] = x, y, group
     return is_galaxy
 
 
@@ -448,7 +470,6 @@ def _empty():
     cols = {k: np.zeros(0) for k in ("x", "y", "flux", "flux_err", "snr", "r50", "a", "b", "theta")}
     cols["flags"] = np.zeros(0, dtype=np.int32)
     cols["is_galaxy"] = np.zeros(0, dtype=bool)
-    cols["extent"] = np.zeros(0)
     cols["group"] = np.zeros(0, dtype=np.int64)
     cols.update({k: np.zeros(0, dtype=np.int64) for k in ("xmin", "xmax", "ymin", "ymax")})
     cols.update({k: np.zeros(0) for k in ("cxx", "cyy", "cxy")})

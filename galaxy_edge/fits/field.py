@@ -95,7 +95,7 @@ def classify_frame(paths, classifier, options=None, preview=None):
     # Sources that are neither galaxies nor pieces of one are stars (or too small to tell).
     stars = np.flatnonzero(~cols["is_galaxy"][cols["group"]]) if len(sources) else np.zeros(0, dtype=int)
     for k, i in enumerate(chosen):
-        side = int(np.clip(round(options.cutout_scale * cols["extent"][i]), options.min_cutout, options.max_cutout))
+        side = int(np.clip(round(options.cutout_scale * cols["r50"][i]), options.min_cutout, options.max_cutout))
         cutout, clipped = _cutout(data, cols["x"][i], cols["y"][i], side)
         if options.mask_stars:
             x0, y0 = int(round(cols["x"][i])) - side // 2, int(round(cols["y"][i])) - side // 2
