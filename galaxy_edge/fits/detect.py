@@ -299,13 +299,14 @@ def _own_r50(image, mask, columns, groups, r_ap):
     A neighbour's light in the Kron aperture (a bright star beside a galaxy) can double the
     measured r50, and with it the cutout. A galaxy with footprints of other sources (not its own
     folded pieces) inside its aperture is measured, Kron aperture and r50 alike, on a stamp where
-    those are replaced (`_without_neighbours`). Changes columns["r50"].
+    those are replaced (`_without_neighbours`). A galaxy with pieces is measured whole, about the
+    centre of the whole, by `_whole_galaxies` instead. Changes columns["r50"].
     """
     import sep
 
     x, y, a, b, theta, r50 = (columns[k] for k in ("x", "y", "a", "b", "theta", "r50"))
-    for i, parts in groups.items():
-        stamp, x0, y0, replaced = _without_neighbours(image, mask, columns, [i] + parts, x[i], y[i], r_ap[i])
+    for i in (i for i, parts in groups.items() if not parts):
+        stamp, x0, y0, replaced = _without_neighbours(image, mask, columns, [i], x[i], y[i], r_ap[i])
         if not replaced:
             continue
         cx, cy = x[i:i + 1] - x0, y[i:i + 1] - y0
